@@ -1,0 +1,730 @@
+"""Turn paths, bytes, file objects, PIL images and arrays into RGB uint8 images.
+
+This is the only module of artmedium that opens image files. Everything a hostile or
+broken file can make Pillow raise is turned into :class:`ImageReadError` here, so
+that a bad file fails when it is read, naming itself, and never later inside a
+DataLoader worker or a thread pool.
+"""
+
+import importlib
+import io
+import os
+import stat
+import threading
+import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import (
+    BmpImagePlugin,  # noqa: F401 (imported to register the allowed plugins)
+    GifImagePlugin,  # noqa: F401
+    Image,
+    ImageFile,
+    ImageOps,
+    JpegImagePlugin,  # noqa: F401
+    MpoImagePlugin,  # noqa: F401
+    PngImagePlugin,  # noqa: F401
+    TiffImagePlugin,  # noqa: F401
+    UnidentifiedImageError,
+    WebPImagePlugin,  # noqa: F401
+)
+
+#: Formats read_image accepts, as Pillow names them after sniffing the content.
+ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "TIFF", "WEBP", "BMP", "GIF")
+
+# Signatures Pillow cannot open (or must never open), so that the error can name
+# the format instead of saying "not an image". Pillow's own accept() functions are
+# consulted afterwards for everything else.
+_FOREIGN_MAGIC = (
+    (b"%PDF", "PDF"),
+    (b"%!PS", "EPS"),
+    (b"\xc5\xd0\xd3\xc6", "EPS"),
+    (b"<svg", "SVG"),
+    (b"8BPS", "PSD"),
+    (b"gimp xcf", "XCF"),
+    (b"\xff\x4f\xff\x51", "JPEG2000"),
+    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG2000"),
+)
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"}
+
+# Image.open() checks the header size against Pillow's own limit and *warns*
+# between 1x and 2x that limit. warnings.catch_warnings() mutates process-wide state,
+# so the short sections that may warn (header parsing; decoding images above
+# Pillow's limit that the caller explicitly allowed) are serialised by this lock.
+_PILLOW_WARNINGS_LOCK = threading.Lock()
+_PILLOW_HARD_LIMIT = (
+    "(Pillow refuses more than twice PIL.Image.MAX_IMAGE_PIXELS whatever "
+    "max_pixels says; raise PIL.Image.MAX_IMAGE_PIXELS too if the file is trusted)"
+)
+
+
+class ImageReadError(ValueError):
+    """An input could not be read as an image.
+
+    Parameters
+    ----------
+    source : str
+        Printable name of the input: the path, or ``"<bytes>"``, ``"<file object>"``,
+        ``"<PIL image>"``, ``"<array>"``.
+    reason : str
+        Short text saying what is wrong.
+
+    Attributes
+    ----------
+    source : str
+        Printable name of the input.
+    reason : str
+        What is wrong with it.
+
+    Examples
+    --------
+    >>> from artmedium.io import ImageReadError, read_image
+    >>> try:
+    ...     read_image(b"")
+    ... except ImageReadError as exc:
+    ...     print(exc.source, "|", exc.reason)
+    <bytes> | empty (0 bytes)
+    """
+
+    def __init__(self, source, reason):
+        self.source = source
+        self.reason = reason
+        super().__init__(f"cannot read image {source}: {reason}")
+
+    def __reduce__(self):
+        # Exceptions pickle their args; ours are (source, reason), not the message.
+        return type(self), (self.source, self.reason)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _describe(src):
+    if isinstance(src, (str, os.PathLike)):
+        return os.fsdecode(src)
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return "<bytes>"
+    if isinstance(src, Image.Image):
+        return "<PIL image>"
+    if isinstance(src, np.ndarray):
+        return "<array>"
+    if hasattr(src, "read"):
+        name = getattr(src, "name", None)
+        return name if isinstance(name, str) else "<file object>"
+    return f"<{type(src).__name__}>"
+
+
+def _effective_limit(max_pixels):
+    if max_pixels is not None:
+        return max_pixels
+    # The package namespace holds the user-settable default, read at call time so
+    # that `artmedium.io.MAX_IMAGE_PIXELS = ...` (or a monkeypatch) takes effect.
+    limit = importlib.import_module(__package__).MAX_IMAGE_PIXELS
+    if limit is None:
+        limit = Image.MAX_IMAGE_PIXELS
+    return limit
+
+
+def _check_pixels(source, size, limit):
+    if limit is None:
+        return
+    width, height = size
+    pixels = max(1, width) * max(1, height)
+    if pixels > limit:
+        raise ImageReadError(
+            source,
+            f"too many pixels: {width} x {height} = {pixels} pixels exceeds the "
+            f"limit of {limit} (raise it with max_pixels= or "
+            "artmedium.io.MAX_IMAGE_PIXELS if the file is trusted)",
+        )
+
+
+def _validate_options(min_size, max_pixels):
+    for name, value in (("min_size", min_size), ("max_pixels", max_pixels)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be a positive int or None, got {value!r}")
+        if value < 1:
+            raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+
+
+# ---------------------------------------------------------------- format sniffing
+
+
+def _sniff_format(prefix):
+    """Name the format of ``prefix`` (first bytes), or None when unknown."""
+    for magic, name in _FOREIGN_MAGIC:
+        if prefix.startswith(magic):
+            return name
+    if prefix[4:8] == b"ftyp" and prefix[8:12] in _HEIF_BRANDS:
+        return "HEIF"
+    Image.init()
+    for name, (_, accept) in list(Image.OPEN.items()):
+        if accept is None:
+            continue
+        try:
+            # accept() may return a warning string; only True identifies a format.
+            if accept(prefix[:16]) is True:
+                return name
+        except Exception:  # a sniffing helper failing just means "not this one"
+            continue
+    return None
+
+
+def _allowed_formats():
+    # WEBP is registered even when Pillow was built without libwebp; MPO and the
+    # others are always there. Image.open raises KeyError for unregistered names.
+    return [name for name in ALLOWED_FORMATS if name in Image.OPEN]
+
+
+# ------------------------------------------------------------------ pixel modes
+
+
+def _scale_to_uint8(values, mode):
+    """Map single-band integer or float data onto 0..255 by its storage range."""
+    values = np.asarray(values)
+    if mode.startswith("I;16"):
+        return np.rint(values.astype(np.float64) / 257.0).astype(np.uint8)
+    data = values.astype(np.float64)
+    finite = np.isfinite(data)
+    if not finite.any():
+        return np.zeros(values.shape, np.uint8)
+    data = np.where(finite, data, 0.0)
+    lo, hi = data.min(), data.max()
+    # The narrowest storage range holding the data decides what white is, so
+    # 16-bit data held in a 32-bit mode is not clipped to white nor crushed to
+    # black. Floats in [0, 1] follow the usual convention of 1.0 == white.
+    if mode == "F" and lo >= 0.0 and hi <= 1.0:
+        scaled = data * 255.0
+    elif lo >= 0.0 and hi <= 255.0:
+        scaled = data
+    elif lo >= 0.0 and hi <= 65535.0:
+        scaled = data / 257.0
+    elif mode != "F" and lo >= 0.0:
+        scaled = data / (2.0**31 - 1) * 255.0
+    elif mode != "F":
+        scaled = (data + 2.0**31) / (2.0**32 - 1) * 255.0
+    else:  # floats outside every integer convention: stretch what is there
+        scaled = (data - lo) / (hi - lo) * 255.0
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _has_alpha(im):
+    return (
+        "A" in im.getbands()
+        or im.mode in ("RGBa", "La", "PA")
+        or "transparency" in im.info
+    )
+
+
+def _to_rgb(im, source):
+    """Return a new, loaded RGB image; alpha is composited onto white paper."""
+    mode = im.mode
+    if mode == "RGB" and "transparency" not in im.info:
+        return im.copy()
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        grey = _scale_to_uint8(np.asarray(im), mode)
+        return Image.fromarray(grey, "L").convert("RGB")
+    try:
+        if _has_alpha(im):
+            rgba = im.convert("RGBA")
+            paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return Image.alpha_composite(paper, rgba).convert("RGB")
+        return im.convert("RGB")
+    except (ValueError, OSError) as exc:
+        raise ImageReadError(source, f"unsupported pixel mode {mode}: {exc}") from exc
+
+
+def _exif_transposed(im):
+    try:
+        return ImageOps.exif_transpose(im)
+    except Exception:
+        # Broken EXIF in an otherwise sound image: the pixels are still right, only
+        # the orientation hint is unusable, so keep the stored orientation.
+        return im
+
+
+# --------------------------------------------------------------------- decoding
+
+
+def _explain(exc):
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _WatchedReader:
+    """Read-only file wrapper that notes when decoding asks for bytes past the end.
+
+    Pillow pads truncated data silently when ``ImageFile.LOAD_TRUNCATED_IMAGES`` is
+    set (by anyone, anywhere in the process); a read that comes back empty while
+    the pixels are being decoded is how we still see the truncation. It offers no
+    ``fileno``, so libtiff reads through it as well.
+    """
+
+    def __init__(self, raw):
+        self._raw = raw
+        self.watching = False
+        self.starved = False
+
+    def read(self, size=-1):
+        data = self._raw.read(size)
+        if self.watching and not data and size != 0:
+            self.starved = True
+        return data
+
+    def seek(self, offset, whence=0):
+        return self._raw.seek(offset, whence)
+
+    def tell(self):
+        return self._raw.tell()
+
+
+def _decode(raw, source, *, min_size, limit):
+    """Open ``raw`` (a seekable binary file), enforce the limits, decode fully."""
+    fp = _WatchedReader(raw)
+    pillow_limit = Image.MAX_IMAGE_PIXELS
+    try:
+        with _PILLOW_WARNINGS_LOCK, warnings.catch_warnings():
+            # Our limit replaces Pillow's warning; Pillow's hard error (2x its
+            # limit) still fires and is turned into ImageReadError below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(fp, formats=_allowed_formats())
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(
+            source, f"too many pixels: {exc} {_PILLOW_HARD_LIMIT}"
+        ) from exc
+    except UnidentifiedImageError as exc:
+        try:
+            fp.seek(0)
+            fmt = _sniff_format(bytes(fp.read(32)))
+        except Exception:
+            fmt = None
+        if fmt is None:
+            reason = "not an image (content matches no known image format)"
+        elif fmt in ALLOWED_FORMATS:
+            reason = f"truncated or corrupt {fmt} file (its header cannot be parsed)"
+        else:
+            reason = f"unsupported format {fmt} (allowed: {', '.join(ALLOWED_FORMATS)})"
+        raise ImageReadError(source, reason) from exc
+    except ImageReadError:
+        raise
+    except Exception as exc:
+        raise ImageReadError(
+            source, f"truncated or corrupt image ({_explain(exc)})"
+        ) from exc
+
+    with im:
+        fmt = im.format
+        # The limit is on the size the file declares, checked before decoding: a
+        # JPEG drafted to 1/8 would allocate less, but its declared size is what an
+        # attacker controls and what other formats would allocate in full.
+        _check_pixels(source, im.size, limit)
+        try:
+            if min_size is not None and fmt in ("JPEG", "MPO"):
+                # Pillow picks the largest of 1/2, 1/4, 1/8 that keeps both sides
+                # >= the request, so asking for a square of min_size keeps the
+                # shorter side >= min_size.
+                im.draft("RGB", (min_size, min_size))
+            over_pillow = (
+                pillow_limit is not None and im.size[0] * im.size[1] > pillow_limit
+            )
+            fp.watching = True
+            if over_pillow:  # the caller allowed more than Pillow: silence its warning
+                with _PILLOW_WARNINGS_LOCK, warnings.catch_warnings():
+                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    im.load()
+            else:
+                im.load()
+            fp.watching = False
+            if fp.starved:
+                raise OSError("image file is truncated")
+            return _to_rgb(_exif_transposed(im), source)
+        except ImageReadError:
+            raise
+        except Image.DecompressionBombError as exc:
+            raise ImageReadError(
+                source, f"too many pixels: {exc} {_PILLOW_HARD_LIMIT}"
+            ) from exc
+        except Exception as exc:
+            raise ImageReadError(
+                source, f"truncated or corrupt {fmt} data ({_explain(exc)})"
+            ) from exc
+
+
+def _read_path(path, source, *, min_size, limit):
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ImageReadError(source, "missing (no such file)") from None
+    except OSError as exc:
+        raise ImageReadError(source, f"cannot access file ({exc.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageReadError(source, "is a directory, not an image file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageReadError(source, "not a regular file")
+    if st.st_size == 0:
+        raise ImageReadError(source, "empty (0 bytes)")
+    try:
+        fp = open(path, "rb")
+    except OSError as exc:
+        raise ImageReadError(source, f"cannot open file ({exc.strerror})") from None
+    with fp:
+        return _decode(fp, source, min_size=min_size, limit=limit)
+
+
+def _read_fileobj(fp, source, *, min_size, limit):
+    try:
+        fp.seek(0)
+        seekable = True
+    except Exception:
+        seekable = False
+    if not seekable:  # pipes, sockets: Pillow needs to seek back after sniffing
+        try:
+            fp = io.BytesIO(fp.read())
+        except Exception as exc:
+            raise ImageReadError(
+                source, f"cannot read file object ({_explain(exc)})"
+            ) from exc
+    else:
+        try:
+            first = fp.read(1)
+            fp.seek(0)
+        except Exception as exc:
+            raise ImageReadError(
+                source, f"cannot read file object ({_explain(exc)})"
+            ) from exc
+        if not isinstance(first, (bytes, bytearray)):
+            raise ImageReadError(
+                source, "file object is in text mode; open it in binary mode ('rb')"
+            )
+        if not first:
+            raise ImageReadError(source, "empty (0 bytes)")
+    if isinstance(fp, io.BytesIO) and not fp.getbuffer().nbytes:
+        raise ImageReadError(source, "empty (0 bytes)")
+    return _decode(fp, source, min_size=min_size, limit=limit)
+
+
+def _read_array(arr, source, *, limit):
+    if arr.dtype != np.uint8:
+        if arr.dtype.kind == "f":
+            hint = (
+                "float arrays are ambiguous (0..1 or 0..255?); convert first, e.g. "
+                "(a * 255).round().astype(np.uint8) for data in [0, 1]"
+            )
+        elif arr.dtype.kind == "b":
+            hint = "convert a boolean mask explicitly, e.g. a.astype(np.uint8) * 255"
+        else:
+            hint = "convert it to uint8 (0..255) first"
+        raise ImageReadError(source, f"bad array dtype {arr.dtype}: need uint8; {hint}")
+    shape_ok = arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (1, 3, 4))
+    if not shape_ok:
+        raise ImageReadError(
+            source,
+            f"bad array shape {arr.shape}: need (H, W), (H, W, 1), (H, W, 3) or "
+            "(H, W, 4)",
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ImageReadError(source, f"bad array shape {arr.shape}: it is empty")
+    _check_pixels(source, (arr.shape[1], arr.shape[0]), limit)
+    arr = np.ascontiguousarray(arr)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim == 2:
+        return Image.fromarray(arr, "L").convert("RGB")
+    if arr.shape[2] == 3:
+        return Image.fromarray(arr, "RGB")
+    return _to_rgb(Image.fromarray(arr, "RGBA"), source)
+
+
+def _read_pil(im, source, *, limit):
+    _check_pixels(source, im.size, limit)
+    if isinstance(im, ImageFile.ImageFile) and im.format not in ALLOWED_FORMATS:
+        # An unloaded EPS would start Ghostscript on load(); refuse it like a file.
+        raise ImageReadError(
+            source,
+            f"unsupported format {im.format} (allowed: {', '.join(ALLOWED_FORMATS)})",
+        )
+    try:
+        im.load()
+        return _to_rgb(_exif_transposed(im), source)
+    except ImageReadError:
+        raise
+    except Exception as exc:
+        raise ImageReadError(
+            source, f"truncated or corrupt image ({_explain(exc)})"
+        ) from exc
+
+
+def _read_rgb(src, *, min_size, limit):
+    source = _describe(src)
+    if isinstance(src, (str, os.PathLike)):
+        return _read_path(src, source, min_size=min_size, limit=limit)
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        data = bytes(src)
+        if not data:
+            raise ImageReadError(source, "empty (0 bytes)")
+        return _decode(io.BytesIO(data), source, min_size=min_size, limit=limit)
+    if isinstance(src, Image.Image):
+        return _read_pil(src, source, limit=limit)
+    if isinstance(src, np.ndarray):
+        return _read_array(src, source, limit=limit)
+    if hasattr(src, "read"):
+        return _read_fileobj(src, source, min_size=min_size, limit=limit)
+    raise ImageReadError(
+        source,
+        f"unsupported input type {type(src).__name__}: pass a path, bytes, a binary "
+        "file object, a PIL image or a uint8 array",
+    )
+
+
+# ------------------------------------------------------------------ public API
+
+
+def read_image(src, *, as_array=False, min_size=None, max_pixels=None):
+    """Read one image as RGB, fully decoded, whatever it came from.
+
+    Parameters
+    ----------
+    src : str, os.PathLike, bytes, bytearray, memoryview, file object, \
+PIL.Image.Image or numpy.ndarray
+        A path; encoded image bytes; a binary file object (read from its start,
+        left open); a PIL image (not modified); or a uint8 array of shape (H, W),
+        (H, W, 1), (H, W, 3) or (H, W, 4). Only JPEG (and MPO), PNG, TIFF, WEBP,
+        BMP and GIF content is opened, recognised from the bytes, not the name.
+    as_array : bool, default=False
+        Return a uint8 array (H, W, 3) instead of a PIL image.
+    min_size : int, optional
+        For JPEG input only: decode at the largest reduction (1/2, 1/4, 1/8) that
+        keeps the shorter side >= ``min_size`` (``Image.draft``). Other formats are
+        decoded at full size; resizing belongs to :class:`Preprocessing`.
+    max_pixels : int, optional
+        Refuse images whose declared width x height exceeds this, checked from the
+        header before anything is decoded (a drafted JPEG is checked at its full
+        declared size). None uses ``artmedium.io.MAX_IMAGE_PIXELS``, and when that
+        is None, ``PIL.Image.MAX_IMAGE_PIXELS`` (both read at call time). Applies
+        to arrays and PIL images too.
+
+    Returns
+    -------
+    PIL.Image.Image or numpy.ndarray
+        A new mode "RGB" image, detached from any file; or a (H, W, 3) uint8
+        array. EXIF orientation is applied; transparency is composited onto white;
+        16-bit and 32-bit greyscale is scaled to 0..255 by its storage range
+        (I;16 divides by 257); animated and multi-page files give their first frame.
+
+    Raises
+    ------
+    ImageReadError
+        For every input that cannot be read: missing, empty, directory, not an
+        image, unsupported format, truncated or corrupt data, too many pixels,
+        bad array dtype or shape.
+
+    Examples
+    --------
+    >>> import io
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from artmedium.io import read_image
+    >>> buffer = io.BytesIO()
+    >>> Image.new("LA", (4, 3), (0, 0)).save(buffer, format="PNG")
+    >>> img = read_image(buffer.getvalue())
+    >>> img.mode, img.size, img.getpixel((0, 0))
+    ('RGB', (4, 3), (255, 255, 255))
+    >>> read_image(np.zeros((3, 4), np.uint8), as_array=True).shape
+    (3, 4, 3)
+    """
+    _validate_options(min_size, max_pixels)
+    img = _read_rgb(src, min_size=min_size, limit=_effective_limit(max_pixels))
+    return np.array(img) if as_array else img
+
+
+def _read_or_error(src, options):
+    try:
+        return read_image(src, **options)
+    except ImageReadError as exc:
+        return exc
+
+
+def _check_jobs(n_jobs, prefetch):
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)):
+        raise TypeError(f"n_jobs must be an int, got {n_jobs!r}")
+    if n_jobs == -1:
+        n_jobs = os.cpu_count() or 1
+    if n_jobs < 1:
+        raise ValueError(f"n_jobs must be >= 1 or -1 (all cores), got {n_jobs}")
+    if prefetch is None:
+        prefetch = 0 if n_jobs == 1 else 2 * n_jobs
+    elif isinstance(prefetch, bool) or not isinstance(prefetch, (int, np.integer)):
+        raise TypeError(f"prefetch must be an int or None, got {prefetch!r}")
+    elif prefetch < 0:
+        raise ValueError(f"prefetch must be >= 0, got {prefetch}")
+    return int(n_jobs), int(prefetch)
+
+
+def iter_images(
+    srcs, *, n_jobs=1, prefetch=None, as_array=False, min_size=None, max_pixels=None
+):
+    """Yield ``(index, image_or_error)`` for each source, in input order.
+
+    Decoding runs ahead of the consumer in a thread pool (Pillow releases the GIL
+    while decoding), with a bounded look-ahead so that a long list of paths never
+    sits decoded in memory. Errors are yielded, not raised, so one bad file never
+    stops the others.
+
+    Parameters
+    ----------
+    srcs : iterable
+        Anything :func:`read_image` accepts, one per item. Any iterable works,
+        including a generator; it is consumed lazily.
+    n_jobs : int, default=1
+        Decoding threads; -1 means one per CPU core. With 1 and no ``prefetch``,
+        images are decoded in the calling thread, one at a time.
+    prefetch : int, optional
+        How many images may be decoding or waiting ahead of the one the consumer
+        holds. None means 0 when ``n_jobs == 1`` and ``2 * n_jobs`` otherwise; a
+        positive value with ``n_jobs=1`` decodes in one background thread.
+    as_array, min_size, max_pixels
+        Passed to :func:`read_image`.
+
+    Yields
+    ------
+    index : int
+        Position of the source in ``srcs``.
+    image_or_error : PIL.Image.Image, numpy.ndarray or ImageReadError
+        The image as :func:`read_image` returns it, or the error it raised.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from artmedium.io import iter_images
+    >>> srcs = (np.full((2, 2), v, np.uint8) for v in (0, 255))
+    >>> for i, img in iter_images(srcs, n_jobs=2):
+    ...     print(i, img.getpixel((0, 0)))
+    0 (0, 0, 0)
+    1 (255, 255, 255)
+    """
+    _validate_options(min_size, max_pixels)
+    n_jobs, prefetch = _check_jobs(n_jobs, prefetch)
+    options = {"as_array": as_array, "min_size": min_size, "max_pixels": max_pixels}
+    return _iter_images(srcs, n_jobs, prefetch, options)
+
+
+def _iter_images(srcs, n_jobs, prefetch, options):
+    if prefetch == 0:
+        for index, src in enumerate(srcs):
+            yield index, _read_or_error(src, options)
+        return
+    pending = deque()
+    executor = ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="artmedium-io")
+    try:
+        sources = enumerate(srcs)
+        for index, src in sources:
+            pending.append((index, executor.submit(_read_or_error, src, options)))
+            # One slot is the image being consumed, the rest decode ahead.
+            if len(pending) > prefetch:
+                head, future = pending.popleft()
+                yield head, future.result()
+        while pending:
+            head, future = pending.popleft()
+            yield head, future.result()
+    finally:
+        # Reached on exhaustion, on an exception, and when the consumer stops early
+        # (generator close): drop the work nobody will collect.
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass
+class ReadResult:
+    """What :func:`read_images` read: images where it could, errors where not.
+
+    Attributes
+    ----------
+    images : list
+        One entry per source, in input order: the image, or None where reading
+        failed.
+    errors : dict of int to ImageReadError
+        The error of every failed source, by index.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from artmedium.io import read_images
+    >>> result = read_images([np.zeros((2, 2), np.uint8), b"not an image"])
+    >>> result.ok, sorted(result.errors)
+    ([0], [1])
+    >>> result.errors[1].source
+    '<bytes>'
+    """
+
+    images: list
+    errors: dict = field(default_factory=dict)
+
+    @property
+    def ok(self):
+        """Indices of the sources that were read, in order."""
+        return [i for i in range(len(self.images)) if i not in self.errors]
+
+    @property
+    def failed(self):
+        """Indices of the sources that failed, in order."""
+        return sorted(self.errors)
+
+    def __len__(self):
+        return len(self.images)
+
+    def raise_first(self):
+        """Raise the error of the first failed source; do nothing when all worked.
+
+        Raises
+        ------
+        ImageReadError
+            The error of the lowest failed index.
+        """
+        if self.errors:
+            raise self.errors[min(self.errors)]
+
+
+def read_images(srcs, *, n_jobs=1, as_array=False, min_size=None, max_pixels=None):
+    """Read many images; one bad file never loses the others.
+
+    Parameters
+    ----------
+    srcs : iterable
+        Anything :func:`read_image` accepts, one per item.
+    n_jobs : int, default=1
+        Decoding threads (-1: one per CPU core). Pillow releases the GIL while
+        decoding, so threads give real parallelism.
+    as_array, min_size, max_pixels
+        Passed to :func:`read_image`.
+
+    Returns
+    -------
+    ReadResult
+        ``images`` (None where failed), ``errors`` by index, ``ok`` indices and
+        ``raise_first()``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from artmedium.io import read_images
+    >>> result = read_images([np.zeros((2, 3, 3), np.uint8)] * 3, n_jobs=2)
+    >>> [img.size for img in result.images]
+    [(3, 2), (3, 2), (3, 2)]
+    """
+    result = ReadResult(images=[])
+    for index, item in iter_images(
+        srcs,
+        n_jobs=n_jobs,
+        as_array=as_array,
+        min_size=min_size,
+        max_pixels=max_pixels,
+    ):
+        if isinstance(item, ImageReadError):
+            result.images.append(None)
+            result.errors[index] = item
+        else:
+            result.images.append(item)
+    return result
