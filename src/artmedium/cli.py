@@ -53,8 +53,8 @@ def environment_info():
             info[dist] = "not installed"
     info["torch threads"] = str(torch.get_num_threads())
     if torch.cuda.is_available():
-        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-        info["gpu"] = ", ".join(names)
+        count = torch.cuda.device_count()
+        info["gpu"] = ", ".join(torch.cuda.get_device_name(i) for i in range(count))
     else:
         info["gpu"] = "none visible (running on CPU)"
     info["platform"] = platform.platform()
@@ -73,6 +73,69 @@ def info():
     width = max(map(len, items))
     for key, value in items.items():
         click.echo(f"{key:<{width}}  {value}")
+
+
+@main.command("fetch-tate")
+@click.option(
+    "--data-home",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Tate folder [default: $ARTMEDIUM_DATA/tate or scikit-learn's data home].",
+)
+@click.option(
+    "--classes",
+    type=click.Choice(["poster", "all"]),
+    default="poster",
+    show_default=True,
+    help="The poster's ten mediums, or every medium.",
+)
+@click.option(
+    "--max-images",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Download at most this many thumbnails.",
+)
+@click.option(
+    "--n-jobs",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Concurrent downloads.",
+)
+@click.option(
+    "--url-prefix",
+    default=None,
+    help="Replace scheme and host of thumbnail URLs (a mirror).",
+)
+@click.option("--metadata-url", default=None, help="Where to get artwork_data.csv.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def fetch_tate_command(
+    data_home, classes, max_images, n_jobs, url_prefix, metadata_url, quiet
+):
+    """Download Tate's metadata and thumbnails (resumable; exit 1 if any failed).
+
+    \b
+    Example:
+      artmedium fetch-tate --max-images 500 --n-jobs 8
+    """
+    from artmedium.datasets import TATE_METADATA_URL
+    from artmedium.datasets import fetch_tate as fetch
+
+    try:
+        result = fetch(
+            data_home=data_home,
+            classes=None if classes == "all" else classes,
+            max_images=max_images,
+            n_jobs=n_jobs,
+            url_prefix=url_prefix,
+            metadata_url=metadata_url or TATE_METADATA_URL,
+            verbose=0 if quiet else 1,
+        )
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(result.summary())
+    if not result.ok:
+        raise click.ClickException(f"{len(result.failed)} thumbnail(s) failed")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,480 @@
+"""fetch_tate against a local HTTP server that this test module starts on 127.0.0.1.
+
+The server decides how to answer from the file name's prefix:
+
+- ``OK``: a JPEG, 200, Range ignored.
+- ``RANGE``: a JPEG, honours Range (206; 416 past the end).
+- ``DROPRANGE`` / ``DROPNORANGE``: the first request sends half the file and drops
+  the connection; later ones honour Range / ignore it.
+- ``MISSING``: 404. ``HTML``: 200 with an HTML page. ``FLAKY``: 503 twice, then the
+  JPEG. ``NOLEN``: a JPEG without Content-Length. ``STALL``: headers, then silence.
+"""
+
+import csv
+import re
+import socket
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from artmedium.datasets import FetchResult, fetch_tate, load_tate
+from artmedium.datasets import _fetch as fetch_module
+from test_tate import jpeg_bytes, thumbnail_url
+
+METADATA_PATH = "/collection/artwork_data.csv"
+CSV_COLUMNS = ["accession_number", "artist", "medium", "thumbnailUrl"]
+
+
+class TateHandler(BaseHTTPRequestHandler):
+    def log_message(self, format, *args):
+        pass  # keep pytest output clean
+
+    def do_GET(self):
+        server = self.server
+        name = self.path.rsplit("/", 1)[-1]
+        with server.lock:
+            server.hits[name] += 1
+            hit = server.hits[name]
+            server.requests.append((name, self.headers.get("Range")))
+        if self.path == METADATA_PATH:
+            return self._send(200, server.metadata, "text/csv")
+        body = server.files.get(name)
+        kind = re.match(r"[A-Z]+", name)
+        kind = kind.group(0) if kind else ""
+        if body is None or kind == "MISSING":
+            return self._send(404, b"not found", "text/plain")
+        if kind == "HTML":
+            return self._send(200, b"<html><body>Sorry</body></html>", "text/html")
+        if kind == "FLAKY" and hit <= 2:
+            return self._send(503, b"busy", "text/plain")
+        if kind.startswith("DROP") and hit == 1:
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return None
+        if kind == "STALL":
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(0.5)
+            return None
+        if kind == "NOLEN":
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = True
+            return None
+        ranged = self.headers.get("Range")
+        if ranged and kind in ("RANGE", "DROPRANGE"):
+            start = int(re.fullmatch(r"bytes=(\d+)-", ranged).group(1))
+            if start >= len(body):
+                return self._send(416, b"", "text/plain")
+            self.send_response(206)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header(
+                "Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}"
+            )
+            self.send_header("Content-Length", str(len(body) - start))
+            self.end_headers()
+            self.wfile.write(body[start:])
+            return None
+        return self._send(200, body, "image/jpeg")
+
+    def _send(self, status, body, content_type):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class TateServer:
+    """A ThreadingHTTPServer on 127.0.0.1, port 0, serving a synthetic collection."""
+
+    def __init__(self, names):
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), TateHandler)
+        self.httpd.daemon_threads = True
+        self.httpd.lock = threading.Lock()
+        self.httpd.hits = Counter()
+        self.httpd.requests = []
+        self.httpd.files = {}
+        self.set_collection(names)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self.thread.start()
+
+    def set_collection(self, names):
+        """Serve one "Graphite on paper" artwork per accession number in ``names``."""
+        self.httpd.files = {
+            f"{acno}_8.jpg": jpeg_bytes(i) for i, acno in enumerate(names)
+        }
+        self.httpd.metadata = metadata_csv(names)
+
+    @property
+    def url(self):
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def metadata_url(self):
+        return self.url + METADATA_PATH
+
+    @property
+    def hits(self):
+        return self.httpd.hits
+
+    @property
+    def requests(self):
+        return self.httpd.requests
+
+    def body(self, acno):
+        return self.httpd.files[f"{acno}_8.jpg"]
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+
+def metadata_csv(names, medium="Graphite on paper"):
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for acno in names:
+        writer.writerow([acno, f"Artist, {acno}", medium, thumbnail_url(acno)])
+    return out.getvalue().encode()
+
+
+@pytest.fixture(autouse=True)
+def only_local_connections(monkeypatch):
+    """Fail any connection to an address other than 127.0.0.1, and bypass proxies."""
+    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("ALL_PROXY", raising=False)
+    real = socket.create_connection
+
+    def guarded(address, *args, **kwargs):
+        assert address[0] == "127.0.0.1", f"test tried to reach {address}"
+        return real(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", guarded)
+
+
+@pytest.fixture
+def server():
+    srv = TateServer(["OK001", "OK002"])
+    yield srv
+    srv.close()
+
+
+def fetch(srv, home, **options):
+    options = {
+        "data_home": home,
+        "metadata_url": srv.metadata_url,
+        "url_prefix": srv.url,
+        "n_jobs": 4,
+        "backoff": 0.001,
+        "timeout": 5,
+        "verbose": 0,
+        **options,
+    }
+    return fetch_tate(**options)
+
+
+def names_in(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+MIXED = [
+    "OK001",
+    "RANGE01",
+    "DROPRANGE01",
+    "DROPNORANGE01",
+    "NOLEN01",
+    "MISSING01",
+    "HTML01",
+]
+
+
+def test_fetch_downloads_verifies_and_reports_failures(server, tmp_path):
+    server.set_collection(MIXED)
+    home = tmp_path / "tate"
+    result = fetch(server, home, max_retries=2)
+
+    assert isinstance(result, FetchResult)
+    assert (home / "artwork_data.csv").read_bytes() == server.httpd.metadata
+    good = ["OK001", "RANGE01", "DROPRANGE01", "DROPNORANGE01", "NOLEN01"]
+    assert sorted(result.downloaded) == sorted(
+        str(home / "images" / f"{a}_8.jpg") for a in good
+    )
+    for acno in good:
+        assert (home / "images" / f"{acno}_8.jpg").read_bytes() == server.body(acno)
+    assert result.present == []
+    failed = {f.url.rsplit("/", 1)[-1]: f for f in result.failed}
+    assert sorted(failed) == ["HTML01_8.jpg", "MISSING01_8.jpg"]
+    assert "404" in failed["MISSING01_8.jpg"].reason
+    assert "not a decodable image" in failed["HTML01_8.jpg"].reason
+    assert failed["HTML01_8.jpg"].url.startswith(server.url + "/art/images/work/")
+    # Nothing half-written or wrong under a final name, no temp file left.
+    assert names_in(home / "images") == sorted(f"{a}_8.jpg" for a in good)
+    assert not result.ok
+    summary = result.summary()
+    assert "5 downloaded, 0 already present, 2 failed" in summary
+    assert failed["MISSING01_8.jpg"].url in summary
+
+
+def test_dropped_connection_resumes_with_range_or_restarts(server, tmp_path):
+    server.set_collection(["DROPRANGE01", "DROPNORANGE01"])
+    fetch(server, tmp_path / "tate", max_retries=1)
+    ranges = dict(server.requests[1:])  # after the metadata request, by file
+    half = len(server.body("DROPRANGE01")) // 2
+    assert server.hits["DROPRANGE01_8.jpg"] == 2
+    assert [r for n, r in server.requests if n == "DROPRANGE01_8.jpg"] == [
+        None,
+        f"bytes={half}-",
+    ]
+    # The server ignored the Range: the client started over and still got it right.
+    assert server.hits["DROPNORANGE01_8.jpg"] == 2
+    assert ranges["DROPNORANGE01_8.jpg"] is not None
+
+
+def test_partial_file_from_an_earlier_run_is_resumed(server, tmp_path):
+    server.set_collection(["RANGE01"])
+    images = tmp_path / "tate" / "images"
+    images.mkdir(parents=True)
+    body = server.body("RANGE01")
+    (images / "RANGE01_8.jpg.part").write_bytes(body[:100])
+    result = fetch(server, tmp_path / "tate")
+    assert result.ok and len(result.downloaded) == 1
+    assert ("RANGE01_8.jpg", "bytes=100-") in server.requests
+    assert (images / "RANGE01_8.jpg").read_bytes() == body
+    assert names_in(images) == ["RANGE01_8.jpg"]
+
+
+def test_stale_partial_file_fails_verification_then_restarts(server, tmp_path):
+    server.set_collection(["RANGE01"])
+    images = tmp_path / "tate" / "images"
+    images.mkdir(parents=True)
+    (images / "RANGE01_8.jpg.part").write_bytes(b"\0" * 100)  # not the served bytes
+    result = fetch(server, tmp_path / "tate", max_retries=1)
+    assert result.ok
+    assert (images / "RANGE01_8.jpg").read_bytes() == server.body("RANGE01")
+    assert [r for n, r in server.requests if n == "RANGE01_8.jpg"] == [
+        "bytes=100-",
+        None,
+    ]
+
+
+def test_part_file_longer_than_the_file_is_discarded_on_416(server, tmp_path):
+    server.set_collection(["RANGE01"])
+    images = tmp_path / "tate" / "images"
+    images.mkdir(parents=True)
+    body = server.body("RANGE01")
+    (images / "RANGE01_8.jpg.part").write_bytes(body + b"trailing junk")
+    result = fetch(server, tmp_path / "tate", max_retries=1)
+    assert result.ok
+    assert (images / "RANGE01_8.jpg").read_bytes() == body
+    assert [r for n, r in server.requests if n == "RANGE01_8.jpg"] == [
+        f"bytes={len(body) + 13}-",
+        None,
+    ]
+
+
+def test_interrupted_download_leaves_only_a_part_file_then_resumes(server, tmp_path):
+    server.set_collection(["DROPRANGE01"])
+    home = tmp_path / "tate"
+    first = fetch(server, home, max_retries=0)
+    assert [f.reason for f in first.failed] == [
+        f"incomplete download: {len(server.body('DROPRANGE01')) // 2} of "
+        f"{len(server.body('DROPRANGE01'))} bytes (after 1 attempt)"
+    ]
+    assert names_in(home / "images") == ["DROPRANGE01_8.jpg.part"]
+    second = fetch(server, home, max_retries=0)
+    assert second.ok and len(second.downloaded) == 1
+    assert (home / "images" / "DROPRANGE01_8.jpg").read_bytes() == server.body(
+        "DROPRANGE01"
+    )
+
+
+def test_second_run_skips_complete_files(server, tmp_path):
+    home = tmp_path / "tate"
+    first = fetch(server, home)
+    assert len(first.downloaded) == 2
+    before = sum(server.hits.values())
+    second = fetch(server, home, metadata_url=server.url + "/unused.csv")
+    assert second.downloaded == [] and len(second.present) == 2 and second.ok
+    assert "0 downloaded, 2 already present, 0 failed" in second.summary()
+    assert sum(server.hits.values()) == before  # neither metadata nor images refetched
+
+
+def test_retries_back_off_exponentially(server, tmp_path, monkeypatch):
+    server.set_collection(["FLAKY01"])
+    delays = []
+    monkeypatch.setattr(fetch_module.time, "sleep", delays.append)
+    result = fetch(server, tmp_path / "tate", backoff=0.25, max_retries=3)
+    assert result.ok
+    assert server.hits["FLAKY01_8.jpg"] == 3
+    assert delays == [0.25, 0.5]
+
+
+def test_retries_are_bounded(server, tmp_path, monkeypatch):
+    server.set_collection(["FLAKY01"])
+    monkeypatch.setattr(fetch_module.time, "sleep", lambda s: None)
+    result = fetch(server, tmp_path / "tate", max_retries=1)
+    assert server.hits["FLAKY01_8.jpg"] == 2
+    assert result.failed[0].reason == "HTTP 503 Service Unavailable (after 2 attempts)"
+
+
+def test_404_is_not_retried(server, tmp_path):
+    server.set_collection(["MISSING01"])
+    result = fetch(server, tmp_path / "tate", max_retries=3)
+    assert server.hits["MISSING01_8.jpg"] == 1
+    assert result.failed[0].reason == "HTTP 404 Not Found"
+
+
+def test_timeout_is_a_failure_with_a_reason(server, tmp_path):
+    server.set_collection(["STALL01"])
+    result = fetch(server, tmp_path / "tate", timeout=0.1, max_retries=0)
+    assert len(result.failed) == 1
+    assert "timed out" in result.failed[0].reason.lower()
+    assert not (tmp_path / "tate" / "images" / "STALL01_8.jpg").exists()
+
+
+def test_max_images_caps_the_downloads(server, tmp_path):
+    server.set_collection([f"OK{i:03d}" for i in range(6)])
+    result = fetch(server, tmp_path / "tate", max_images=2)
+    assert len(result.downloaded) == 2
+    assert sum(n.endswith(".jpg") for n, _ in server.requests) == 2
+
+
+def test_max_images_is_spread_round_robin_over_classes(server, tmp_path):
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    server.httpd.files = {}
+    for i, medium in enumerate(["Graphite on paper"] * 4 + ["Etching on paper"] * 2):
+        acno = f"OK{i:03d}"
+        server.httpd.files[f"{acno}_8.jpg"] = jpeg_bytes(i)
+        writer.writerow([acno, "Artist", medium, thumbnail_url(acno)])
+    writer.writerow(["OK999", "Artist", "Bronze", thumbnail_url("OK999")])
+    server.httpd.files["OK999_8.jpg"] = jpeg_bytes(999)
+    writer.writerow(["OK998", "Artist", "Etching on paper", ""])
+    server.httpd.metadata = out.getvalue().encode()
+    result = fetch(server, tmp_path / "tate", max_images=4)
+    assert [p.rsplit("/", 1)[-1] for p in result.downloaded] == [
+        "OK000_8.jpg",
+        "OK004_8.jpg",
+        "OK001_8.jpg",
+        "OK005_8.jpg",
+    ]
+    everything = fetch(server, tmp_path / "all", classes=None)
+    assert len(everything.downloaded) == 7  # Bronze too, with classes=None
+    assert everything.n_without_url == 1
+    assert "1 selected rows have no thumbnailUrl" in everything.summary()
+
+
+def test_url_prefix_replaces_scheme_and_host():
+    url = "http://www.tate.org.uk/art/images/work/A/A00/A00001_8.jpg"
+    assert fetch_module._rewrite_url(url, "http://127.0.0.1:9/m/") == (
+        "http://127.0.0.1:9/m/art/images/work/A/A00/A00001_8.jpg"
+    )
+    assert fetch_module._rewrite_url(url, None) == url
+
+
+def test_metadata_failure_names_the_url(server, tmp_path):
+    url = server.url + "/nothing-here.csv"
+    with pytest.raises(OSError, match=re.escape(url) + ".*404"):
+        fetch(server, tmp_path / "tate", metadata_url=url)
+    assert not (tmp_path / "tate" / "artwork_data.csv").exists()
+
+
+def test_metadata_that_is_not_tate_csv_is_refused(server, tmp_path):
+    server.httpd.metadata = b"<html>moved</html>"
+    with pytest.raises(OSError, match="missing column"):
+        fetch(server, tmp_path / "tate")
+    assert not (tmp_path / "tate" / "artwork_data.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"n_jobs": 0}, "n_jobs"),
+        ({"max_images": 0}, "max_images"),
+        ({"max_retries": -1}, "max_retries"),
+        ({"timeout": 0}, "timeout"),
+        ({"classes": "everything"}, "classes"),
+    ],
+)
+def test_invalid_options_are_refused_before_any_request(
+    server, tmp_path, options, match
+):
+    with pytest.raises(ValueError, match=match):
+        fetch(server, tmp_path / "tate", **options)
+    assert server.requests == []
+
+
+class FakeTerminal:
+    def __init__(self):
+        self.text = ""
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_only_on_a_terminal(server, tmp_path, monkeypatch, capsys):
+    fetch(server, tmp_path / "quiet", verbose=1)
+    assert capsys.readouterr().err == ""  # stderr is not a terminal under pytest
+    terminal = FakeTerminal()
+    monkeypatch.setattr(fetch_module.sys, "stderr", terminal)
+    fetch(server, tmp_path / "tty", verbose=1)
+    assert "2/2" in terminal.text and terminal.text.endswith("\n")
+    silent = FakeTerminal()
+    monkeypatch.setattr(fetch_module.sys, "stderr", silent)
+    fetch(server, tmp_path / "tty0", verbose=0)
+    assert silent.text == ""
+
+
+def test_load_tate_downloads_when_missing(server, tmp_path, monkeypatch):
+    from functools import partial
+
+    monkeypatch.setattr(
+        fetch_module,
+        "fetch_tate",
+        partial(
+            fetch_tate,
+            metadata_url=server.metadata_url,
+            url_prefix=server.url,
+            verbose=0,
+        ),
+    )
+    home = tmp_path / "tate"
+    with pytest.raises(FileNotFoundError):
+        load_tate(data_home=home, classes=["Graphite on paper"])
+    tate = load_tate(
+        data_home=home, classes=["Graphite on paper"], download_if_missing=True
+    )
+    assert sorted(p.rsplit("/", 1)[-1] for p in tate.data) == [
+        "OK001_8.jpg",
+        "OK002_8.jpg",
+    ]
+    assert list(tate.groups) == ["Artist, OK001", "Artist, OK002"]
