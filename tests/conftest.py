@@ -13,8 +13,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def find_tate_dir():
     """Return the real Tate sample folder, or None when this checkout has none.
 
-    ``$ARTMEDIUM_TATE_DIR`` wins; otherwise ``../shared/data/tate`` beside the repository
-    (where CI lays it). A user's clone has neither, and the tests that need it skip.
+    ``$ARTMEDIUM_TATE_DIR`` wins; otherwise ``../shared/data/tate`` beside the
+    repository (where CI lays it). A user's clone has neither: those tests skip.
     """
     env = os.environ.get("ARTMEDIUM_TATE_DIR")
     candidates = [Path(env)] if env else []
@@ -46,3 +46,47 @@ def seeds_fixed():
     np.random.seed(0)
     torch.manual_seed(0)
     yield
+
+
+def make_toy_images(n_per_class=12, size=40, seed=0):
+    """A learnable two-class image task: striped vs dotted (uint8, RGB).
+
+    Stripes are horizontal bars of random phase and colour; dots are a random
+    scatter of small squares. Chance is 0.5; a small CNN separates them in seconds.
+    """
+    rng = np.random.RandomState(seed)
+    images, labels = [], []
+    for label in ("striped", "dotted"):
+        for _ in range(n_per_class):
+            bg = rng.randint(150, 256, 3)
+            fg = rng.randint(0, 100, 3)
+            img = np.empty((size, size, 3), np.uint8)
+            img[:] = bg
+            if label == "striped":
+                period = rng.randint(4, 8)
+                phase = rng.randint(period)
+                rows = (np.arange(size) + phase) % period < period // 2
+                img[rows] = fg
+            else:
+                for _ in range(rng.randint(12, 20)):
+                    r, c = rng.randint(0, size - 3, 2)
+                    img[r : r + 3, c : c + 3] = fg
+            images.append(img)
+            labels.append(label)
+    order = rng.permutation(len(images))
+    return np.stack(images)[order], np.array(labels, dtype=object)[order]
+
+
+@pytest.fixture(scope="session")
+def toy_image_files(tmp_path_factory):
+    """The toy task written as PNG files: (1-D object array of paths, labels)."""
+    from PIL import Image
+
+    images, labels = make_toy_images(n_per_class=16)
+    folder = tmp_path_factory.mktemp("toy")
+    paths = []
+    for i, img in enumerate(images):
+        path = folder / f"img{i:03d}.png"
+        Image.fromarray(img).save(path)
+        paths.append(str(path))
+    return np.array(paths, dtype=object), labels

@@ -18,7 +18,14 @@ def test_version_option_prints_package_version():
 def test_info_lists_stack_versions_threads_and_gpu():
     result = CliRunner().invoke(main, ["info"])
     assert result.exit_code == 0, result.output
-    for key in ("artmedium", "torch", "torchvision", "scikit-learn", "skorch", "Pillow"):
+    for key in (
+        "artmedium",
+        "torch",
+        "torchvision",
+        "scikit-learn",
+        "skorch",
+        "Pillow",
+    ):
         assert any(line.split()[0] == key for line in result.output.splitlines()), key
     assert "torch threads" in result.output
     assert "gpu" in result.output

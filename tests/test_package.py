@@ -7,7 +7,9 @@ import artmedium
 
 
 def test_version_is_pep440():
-    assert re.fullmatch(r"\d+\.\d+\.\d+(\.dev\d+|rc\d+|a\d+|b\d+)?", artmedium.__version__)
+    assert re.fullmatch(
+        r"\d+\.\d+\.\d+(\.dev\d+|rc\d+|a\d+|b\d+)?", artmedium.__version__
+    )
 
 
 def test_all_names_exist():

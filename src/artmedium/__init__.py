@@ -2,9 +2,28 @@
 
 A scikit-learn compatible toolkit: image reading that survives any file
 (:mod:`artmedium.io`), the Tate collection in one call (:mod:`artmedium.datasets`),
-CNN backbones (:mod:`artmedium.nets`) and estimators with the scikit-learn API.
+CNN backbones (:mod:`artmedium.nets`) and estimators with the scikit-learn API
+(:class:`MediumClassifier`, :class:`ImageEmbedder`).
 """
 
 from artmedium._version import __version__
+from artmedium.datasets import fetch_tate, load_tate, medium_to_tags, tags_to_medium
+from artmedium.estimators import ImageEmbedder, MediumClassifier
+from artmedium.io import ImageReadError, Preprocessing, read_image, read_images
+from artmedium.nets import get_backbone, list_backbones
 
-__all__ = ["__version__"]
+__all__ = [
+    "ImageEmbedder",
+    "ImageReadError",
+    "MediumClassifier",
+    "Preprocessing",
+    "__version__",
+    "fetch_tate",
+    "get_backbone",
+    "list_backbones",
+    "load_tate",
+    "medium_to_tags",
+    "read_image",
+    "read_images",
+    "tags_to_medium",
+]

@@ -1,1 +1,6 @@
-"""Placeholder; filled in by its issue."""
+"""Estimators with the scikit-learn API: classifiers and transformers on images."""
+
+from artmedium.estimators._classifier import MediumClassifier
+from artmedium.estimators._embedder import ImageEmbedder
+
+__all__ = ["ImageEmbedder", "MediumClassifier"]

@@ -1,0 +1,444 @@
+"""MediumClassifier: a CNN medium classifier, sklearn API on top, skorch inside."""
+
+import numbers
+import warnings
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import DataConversionWarning
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
+from torch import nn
+
+from artmedium.estimators._encoding import POOLED, Encoder, raise_read_errors
+from artmedium.estimators._inputs import FEATURES, as_image_input
+from artmedium.estimators._modules import Standardize, TrainableNet, make_head
+
+_OPTIMIZERS = {
+    "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+}
+
+
+def resolve_freeze(freeze, n_stages):
+    """Number of *trainable* last stages for a ``freeze`` setting.
+
+    ``"backbone"`` -> 0 (only the head trains), ``"none"`` -> all stages,
+    an int ``k`` -> the last ``k`` stages train.
+    """
+    if freeze == "backbone":
+        return 0
+    if freeze == "none" or freeze is None:
+        return n_stages
+    if isinstance(freeze, numbers.Integral) and not isinstance(freeze, bool):
+        if 0 <= freeze <= n_stages:
+            return int(freeze)
+        raise ValueError(
+            f"freeze={freeze} is out of range: the backbone has {n_stages} stages, "
+            f"so the number of trainable last stages must be in [0, {n_stages}]."
+        )
+    raise ValueError(
+        f"freeze must be 'backbone', 'none' or the number of trainable last stages; "
+        f"got {freeze!r}."
+    )
+
+
+def resolve_optimizer(optimizer):
+    if isinstance(optimizer, str):
+        try:
+            return _OPTIMIZERS[optimizer.lower()]
+        except KeyError:
+            raise ValueError(
+                f"optimizer={optimizer!r} is not one of {sorted(_OPTIMIZERS)} "
+                "(or pass a torch.optim.Optimizer class)."
+            ) from None
+    if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
+        return optimizer
+    raise ValueError(
+        f"optimizer must be a name or an Optimizer class; got {optimizer!r}"
+    )
+
+
+class MediumClassifier(ClassifierMixin, BaseEstimator):
+    """Classify artworks into media from their images (skorch underneath).
+
+    ``X`` is images (a 1-D array of paths, a list of PIL images or bytes, a uint8
+    stack ``(n, H, W[, C])``, a one-column DataFrame) or a 2-D float array of
+    features already produced by a backbone (then only the head is trained).
+
+    Parameters
+    ----------
+    backbone : str, default="efficientnet_lite0"
+        A registered backbone (:func:`artmedium.nets.list_backbones`).
+    weights : None, "imagenet" or path, default="imagenet"
+        Initial backbone weights; see :func:`artmedium.nets.get_backbone`.
+    freeze : "backbone", "none" or int, default="backbone"
+        What trains: only the head, everything, or the head and the last ``k``
+        backbone stages. Frozen stages run once per image (cached with
+        ``memory``), not once per epoch.
+    augment : bool, default=False
+        Training-time augmentation (random resized crops, flips, mild colour
+        jitter when the whole network trains; flips of the cached activations
+        otherwise). Never applied in ``predict`` or in skorch's validation split.
+    lr : float, default=0.01
+        Learning rate.
+    max_epochs : int, default=20
+        Training epochs.
+    batch_size : int, default=32
+        Mini-batch size for training and inference.
+    optimizer : {"sgd", "adam", "adamw"} or Optimizer class, default="sgd"
+        SGD uses ``momentum`` (the poster's setting).
+    momentum : float, default=0.9
+        Momentum for SGD.
+    weight_decay : float, default=0.0
+        L2 penalty.
+    dropout : float, default=0.0
+        Dropout before the final linear layer.
+    class_weight : None, "balanced" or dict, default=None
+        Weights of the cross-entropy loss per class, as in scikit-learn.
+    validation_fraction : float or None, default=None
+        Share of the training data held out (stratified) for skorch's validation
+        scores, which callbacks such as ``EarlyStopping`` monitor.
+    image_size : int or None, default=None
+        Input size; ``None`` uses the backbone's (224).
+    memory : None, str or joblib.Memory, default=None
+        Disk cache for frozen-stage outputs, keyed by image content, backbone
+        weights, preprocessing and stage.
+    n_jobs : int or None, default=None
+        Image decoding threads.
+    device : str, default="cpu"
+        Torch device.
+    random_state : int, RandomState or None, default=None
+        Seeds initialisation, shuffling, dropout and augmentation: the same seed
+        and data give bit-identical predictions on the CPU.
+    callbacks : list or None, default=None
+        skorch callbacks passed through (``EarlyStopping``, ``LRScheduler``,
+        ``Checkpoint``, ``ProgressBar``, ...).
+    verbose : int, default=0
+        skorch's per-epoch table when > 0.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Class labels, in the order of ``predict_proba``'s columns.
+    net_ : skorch.NeuralNetClassifier
+        The fitted skorch net (its ``history`` holds the losses).
+    encoder_ : Encoder or None
+        The frozen backbone prefix (None when fitted on features).
+    n_features_in_ : int
+        Only when fitted on 2-D features.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from artmedium import MediumClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = np.r_[rng.normal(-2, 1, (20, 3)), rng.normal(2, 1, (20, 3))]
+    >>> y = np.array(["graphite"] * 20 + ["oil"] * 20)
+    >>> clf = MediumClassifier(lr=0.1, max_epochs=10, random_state=0).fit(X, y)
+    >>> clf.predict(X[[0, -1]]).tolist()
+    ['graphite', 'oil']
+    >>> clf.predict_proba(X[:1]).shape
+    (1, 2)
+    """
+
+    def __init__(
+        self,
+        backbone="efficientnet_lite0",
+        weights="imagenet",
+        freeze="backbone",
+        augment=False,
+        lr=0.01,
+        max_epochs=20,
+        batch_size=32,
+        optimizer="sgd",
+        momentum=0.9,
+        weight_decay=0.0,
+        dropout=0.0,
+        class_weight=None,
+        validation_fraction=None,
+        image_size=None,
+        memory=None,
+        n_jobs=None,
+        device="cpu",
+        random_state=None,
+        callbacks=None,
+        verbose=0,
+    ):
+        self.backbone = backbone
+        self.weights = weights
+        self.freeze = freeze
+        self.augment = augment
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.class_weight = class_weight
+        self.validation_fraction = validation_fraction
+        self.image_size = image_size
+        self.memory = memory
+        self.n_jobs = n_jobs
+        self.device = device
+        self.random_state = random_state
+        self.callbacks = callbacks
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.input_tags.sparse = False
+        tags.input_tags.string = True  # a 1-D array of paths
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    # ----------------------------------------------------------------- encoding
+    def _encode(self, X, *, reset):
+        """X -> (tensor for the trainable net, mode); builds the encoder on reset."""
+        inp = as_image_input(X)
+        if inp.kind == FEATURES:
+            Xf = validate_data(self, inp.data, reset=reset, dtype=np.float32)
+            if not reset and self.encoder_ is not None:
+                expected = self.encoder_.backbone.feature_dim
+                if Xf.shape[1] != expected:
+                    raise ValueError(
+                        f"X has {Xf.shape[1]} features, but this classifier was fitted "
+                        f"on images and expects {expected}-dimensional "
+                        f"{self.backbone} features (or images)."
+                    )
+                if self.start_ is not None:
+                    raise ValueError(
+                        "2-D features can only be classified when the whole backbone "
+                        "is frozen (freeze='backbone'); pass images instead."
+                    )
+            return torch.from_numpy(np.ascontiguousarray(Xf)), FEATURES
+        if reset:
+            for attr in ("n_features_in_", "feature_names_in_"):
+                self.__dict__.pop(attr, None)
+            self.encoder_ = Encoder(
+                self.backbone,
+                self.weights,
+                image_size=self.image_size,
+                batch_size=self.batch_size,
+                n_jobs=self.n_jobs,
+                memory=self.memory,
+                device=self.device,
+                random_state=self._seed,
+            )
+            n_trainable = resolve_freeze(self.freeze, self.encoder_.n_stages)
+            n_frozen = self.encoder_.n_stages - n_trainable
+            self.start_ = POOLED if n_trainable == 0 else n_frozen
+            for stage in self.encoder_.backbone.stages[n_frozen:]:
+                stage.requires_grad_(True)
+        elif self.encoder_ is None:
+            raise ValueError(
+                "This classifier was fitted on 2-D features; pass features of the "
+                f"same {self.n_features_in_} dimensions, not images."
+            )
+        views = 2 if (reset and self.augment and self.start_ is POOLED) else 1
+        # Activation maps are large: keep them as float16 in memory and on disk.
+        dtype = torch.float32 if self.start_ in (POOLED, 0) else torch.float16
+        out, errors = self.encoder_.encode(
+            inp.data, stop=self.start_, views=views, dtype=dtype
+        )
+        raise_read_errors(errors)
+        return out, "images"
+
+    # --------------------------------------------------------------------- fit
+    def fit(self, X, y):
+        """Fit the network on images (or features) ``X`` and labels ``y``.
+
+        Parameters
+        ----------
+        X : images or array of shape (n_samples, n_features)
+            See the class docstring.
+        y : array-like of shape (n_samples,)
+            Labels: strings, ints or any hashable.
+
+        Returns
+        -------
+        self : MediumClassifier
+        """
+        from skorch import NeuralNetClassifier
+        from skorch.dataset import ValidSplit
+
+        if y is None:
+            raise ValueError(
+                "MediumClassifier requires y to be passed, but the target y is None."
+            )
+        as_image_input(X)  # refuse empty or unusable X before looking at y
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected.",
+                DataConversionWarning,
+                stacklevel=2,
+            )
+            y = y.ravel()
+        if y.ndim != 1:
+            raise ValueError(
+                f"y must be 1-D (one label per image); got shape {y.shape}."
+            )
+        check_classification_targets(y)
+        n = len(y)
+        n_x = _num_samples(X)
+        if n_x != n:
+            raise ValueError(
+                f"X and y have inconsistent numbers of samples: {n_x} images or rows "
+                f"in X, {n} labels in y."
+            )
+        self._label_encoder = LabelEncoder().fit(y)
+        classes = self._label_encoder.classes_
+        if len(classes) < 2:
+            raise ValueError(
+                f"MediumClassifier needs samples of at least 2 classes; got 1 class: "
+                f"{classes.tolist()}."
+            )
+        y_enc = self._label_encoder.transform(y).astype(np.int64)
+        self._seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        self.encoder_ = None
+        self.start_ = POOLED
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self._seed)
+            Xt, mode = self._encode(X, reset=True)
+            module = self._build_module(Xt, len(classes))
+            weight = self._loss_weights(y_enc, classes)
+            train_split = None
+            if self.validation_fraction:
+                train_split = ValidSplit(
+                    self.validation_fraction, stratified=True, random_state=self._seed
+                )
+            self.net_ = NeuralNetClassifier(
+                module,
+                criterion=nn.CrossEntropyLoss,
+                criterion__weight=weight,
+                optimizer=resolve_optimizer(self.optimizer),
+                lr=self.lr,
+                max_epochs=self.max_epochs,
+                batch_size=self.batch_size,
+                train_split=train_split,
+                callbacks=self.callbacks,
+                iterator_train__shuffle=True,
+                classes=np.arange(len(classes)),
+                device=self.device,
+                verbose=self.verbose,
+                **self._optimizer_params(),
+            )
+            self.net_.fit(Xt, y_enc)
+        self.classes_ = classes
+        self.input_mode_ = mode
+        return self
+
+    def _optimizer_params(self):
+        params = {"optimizer__weight_decay": self.weight_decay}
+        if resolve_optimizer(self.optimizer) is torch.optim.SGD:
+            params["optimizer__momentum"] = self.momentum
+        return params
+
+    def _loss_weights(self, y_enc, classes):
+        if self.class_weight is None:
+            return None
+        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
+            w = compute_class_weight(
+                "balanced", classes=np.arange(len(classes)), y=y_enc
+            )
+        elif isinstance(self.class_weight, dict):
+            unknown = set(self.class_weight) - set(classes.tolist())
+            if unknown:
+                raise ValueError(
+                    f"class_weight names labels not in y: {sorted(map(str, unknown))}."
+                )
+            w = np.array([float(self.class_weight.get(c, 1.0)) for c in classes])
+        else:
+            raise ValueError(
+                "class_weight must be None, 'balanced' or a dict label -> weight; "
+                f"got {self.class_weight!r}."
+            )
+        return torch.as_tensor(w, dtype=torch.float32)
+
+    def _build_module(self, Xt, n_classes):
+        encoder = self.encoder_
+        if self.start_ is POOLED:
+            feats = Xt[:, 0] if Xt.ndim == 3 else Xt
+            head = make_head(
+                feats.shape[1],
+                n_classes,
+                dropout=self.dropout,
+                standardize=Standardize.fit(feats),
+            )
+            return TrainableNet(head, start=None, augment=self.augment)
+        backbone = encoder.backbone
+        head = make_head(backbone.feature_dim, n_classes, dropout=self.dropout)
+        prep = encoder.preprocessing
+        return TrainableNet(
+            head,
+            backbone,
+            self.start_,
+            augment=self.augment,
+            augmentation=prep.augmentation() if self.start_ == 0 else None,
+            mean=prep.mean,
+            std=prep.std,
+        )
+
+    # ----------------------------------------------------------------- predict
+    def _logits(self, X):
+        check_is_fitted(self)
+        Xt, _ = self._encode(X, reset=False)
+        with torch.inference_mode():
+            return self.net_.forward(Xt, training=False).float().cpu().numpy()
+
+    def decision_function(self, X):
+        """Unnormalised class scores (logits).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes), or (n_samples,) for two classes
+        """
+        logits = self._logits(X)
+        if len(self.classes_) == 2:
+            return logits[:, 1] - logits[:, 0]
+        return logits
+
+    def predict_proba(self, X):
+        """Class probabilities, columns in the order of ``classes_``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        logits = torch.from_numpy(self._logits(X))
+        return torch.softmax(logits, dim=1).numpy()
+
+    def predict(self, X):
+        """Predicted labels, taken from ``classes_``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        logits = self._logits(X)  # checks fitted before classes_ is touched
+        return self.classes_[np.argmax(logits, axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy on ``(X, y)``; labels never seen in ``fit`` are an error.
+
+        Returns
+        -------
+        float
+        """
+        check_is_fitted(self)
+        unseen = np.setdiff1d(np.unique(np.asarray(y)), self.classes_)
+        if unseen.size:
+            raise ValueError(
+                f"y contains labels not seen during fit: {unseen.tolist()[:10]}; "
+                f"known labels are {self.classes_.tolist()}."
+            )
+        return super().score(X, y, sample_weight=sample_weight)

@@ -1,0 +1,166 @@
+"""ImageEmbedder: images -> feature vectors from a frozen backbone (a transformer)."""
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from artmedium.estimators._encoding import (
+    POOLED,
+    Encoder,
+    features_to_numpy,
+    flat_rows_to_images,
+    raise_read_errors,
+)
+from artmedium.estimators._inputs import FEATURES, as_image_input
+
+
+class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Turn images into ``(n, d)`` feature vectors with a frozen CNN backbone.
+
+    Any scikit-learn estimator then works on images:
+    ``make_pipeline(ImageEmbedder(), LogisticRegression())``.
+
+    Parameters
+    ----------
+    backbone : str, default="efficientnet_lite0"
+        A registered backbone (:func:`artmedium.nets.list_backbones`).
+    weights : None, "imagenet" or path, default="imagenet"
+        Backbone weights; see :func:`artmedium.nets.get_backbone`.
+    image_size : int or None, default=None
+        Input size; ``None`` uses the backbone's (224).
+    image_shape : tuple or None, default=None
+        How a row of a 2-D float ``X`` is read as an image with intensities in
+        [0, 1]: ``(H, W)`` or ``(H, W, C)``. ``None``: a square greyscale image
+        when the row length is a square number, else a ``1 x d`` strip.
+    batch_size : int, default=32
+        Images per forward pass.
+    memory : None, str or joblib.Memory, default=None
+        Disk cache of per-image features keyed by image content, weights and
+        preprocessing.
+    n_jobs : int or None, default=None
+        Image decoding threads.
+    device : str, default="cpu"
+        Torch device.
+    random_state : int, RandomState or None, default=None
+        Seeds the initialisation when ``weights=None``.
+
+    Attributes
+    ----------
+    encoder_ : Encoder
+        The backbone and its preprocessing.
+    n_features_out_ : int
+        Length of the feature vectors.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from artmedium import ImageEmbedder
+    >>> images = np.random.RandomState(0).randint(0, 256, (2, 40, 40, 3), np.uint8)
+    >>> emb = ImageEmbedder(backbone="simple_cnn", weights=None, image_size=32,
+    ...                     random_state=0)
+    >>> emb.fit_transform(images).shape[0]
+    2
+    """
+
+    def __init__(
+        self,
+        backbone="efficientnet_lite0",
+        weights="imagenet",
+        image_size=None,
+        image_shape=None,
+        batch_size=32,
+        memory=None,
+        n_jobs=None,
+        device="cpu",
+        random_state=None,
+    ):
+        self.backbone = backbone
+        self.weights = weights
+        self.image_size = image_size
+        self.image_shape = image_shape
+        self.batch_size = batch_size
+        self.memory = memory
+        self.n_jobs = n_jobs
+        self.device = device
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.input_tags.sparse = False
+        tags.input_tags.string = True
+        tags.requires_fit = True
+        return tags
+
+    def fit(self, X, y=None):
+        """Load the backbone; ``X`` only fixes the input mode and its width.
+
+        Returns
+        -------
+        self : ImageEmbedder
+        """
+        inp = as_image_input(X)
+        for attr in ("n_features_in_", "feature_names_in_"):
+            self.__dict__.pop(attr, None)
+        if inp.kind == FEATURES:
+            validate_data(self, inp.data, reset=True, dtype=np.float32)
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        self.encoder_ = Encoder(
+            self.backbone,
+            self.weights,
+            image_size=self.image_size,
+            batch_size=self.batch_size,
+            n_jobs=self.n_jobs,
+            memory=self.memory,
+            device=self.device,
+            random_state=seed,
+        )
+        if inp.kind == FEATURES:  # fail at fit, not transform, on a bad image_shape
+            prep = self.encoder_.preprocessing
+            flat_rows_to_images(inp.data[:1], self.image_shape, 8, prep.mean, prep.std)
+        self.n_features_out_ = self.encoder_.backbone.feature_dim
+        self._n_features_out = self.n_features_out_
+        return self
+
+    def transform(self, X):
+        """Feature vectors of the images in ``X``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features_out_), float32
+        """
+        check_is_fitted(self)
+        inp = as_image_input(X)
+        if inp.kind == FEATURES:
+            if not hasattr(self, "n_features_in_"):
+                raise ValueError(
+                    "This embedder was fitted on images; transform images, not a 2-D "
+                    "numeric array."
+                )
+            Xf = validate_data(self, inp.data, reset=False, dtype=np.float32)
+            return self._embed_rows(Xf)
+        out, errors = self.encoder_.encode(inp.data, stop=POOLED)
+        raise_read_errors(errors)
+        return features_to_numpy(out)
+
+    def _embed_rows(self, Xf):
+        enc = self.encoder_
+        prep = enc.preprocessing
+        chunks = []
+        for start in range(0, len(Xf), enc.batch_size):
+            batch = flat_rows_to_images(
+                Xf[start : start + enc.batch_size],
+                self.image_shape,
+                prep.size,
+                prep.mean,
+                prep.std,
+            )
+            with torch.inference_mode():
+                chunks.append(enc.backbone(batch.to(enc.device)).float().cpu())
+        return features_to_numpy(torch.cat(chunks))

@@ -1,0 +1,261 @@
+"""Images -> tensors a trainable head consumes, computed once and cached per image.
+
+When the first stages of a backbone are frozen, their output for a given image
+never changes, so it is computed once per image (not once per epoch) and, with
+``memory``, kept on disk keyed by the image's content, the backbone's weights,
+the preprocessing and the stage it stops at. A grid search over ``lr`` then
+re-trains only the head, and a second fit on overlapping folds reuses the work.
+"""
+
+import dataclasses
+import hashlib
+import json
+
+import numpy as np
+import torch
+from joblib import Memory
+
+from artmedium.io import ImageReadError, image_digest, iter_images
+from artmedium.nets import get_backbone
+
+POOLED = None  # ``stop`` value meaning "the pooled feature vector"
+
+
+def check_memory(memory):
+    """``None``, a path or a :class:`joblib.Memory` -> a ``Memory`` (or None)."""
+    if memory is None:
+        return None
+    if isinstance(memory, str | bytes) or hasattr(memory, "__fspath__"):
+        return Memory(location=memory, verbose=0)
+    if hasattr(memory, "cache") and hasattr(memory, "location"):
+        return memory
+    raise ValueError(
+        "memory must be None, a directory path or a joblib.Memory; "
+        f"got {type(memory).__name__}."
+    )
+
+
+def _cached_encoding(key, value=None):
+    # joblib keys the call on ``key`` alone (``value`` is ignored), so storing a
+    # batch-computed result is a call with the value, and a lookup a call without.
+    return value
+
+
+class Encoder:
+    """A frozen backbone prefix applied to images in batches, with a per-image cache.
+
+    Parameters
+    ----------
+    backbone : str
+        Registered backbone name.
+    weights : None, "imagenet" or path
+        Passed to :func:`artmedium.nets.get_backbone`.
+    image_size : int or None
+        Overrides the backbone's preprocessing size (smaller is faster).
+    batch_size : int
+        Images per forward pass.
+    n_jobs : int or None
+        Decoding threads (decoding overlaps with the forward passes).
+    memory : None, path or joblib.Memory
+        Where per-image results are cached.
+    device : str
+        Torch device for the forward passes.
+    """
+
+    def __init__(
+        self,
+        backbone,
+        weights,
+        *,
+        image_size=None,
+        batch_size=32,
+        n_jobs=None,
+        memory=None,
+        device="cpu",
+        random_state=None,
+    ):
+        if random_state is not None:
+            # A randomly initialised backbone must be reproducible too.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(random_state)
+                self.backbone = get_backbone(backbone, weights=weights)
+        else:
+            self.backbone = get_backbone(backbone, weights=weights)
+        self.backbone.eval().requires_grad_(False)
+        self.backbone.to(device=device, memory_format=torch.channels_last)
+        preprocessing = self.backbone.preprocessing
+        if image_size is not None:
+            # Keep the backbone's resize-to-crop ratio (256/224 for ImageNet models).
+            size = int(image_size)
+            resize = preprocessing.resize
+            if resize is not None:
+                resize = max(size, round(size * resize / preprocessing.size))
+            preprocessing = dataclasses.replace(preprocessing, size=size, resize=resize)
+        self.preprocessing = preprocessing
+        self.batch_size = int(batch_size)
+        self.n_jobs = 1 if n_jobs is None else int(n_jobs)
+        self.memory = check_memory(memory)
+        self.device = torch.device(device)
+        self._fingerprint = None
+
+    @property
+    def n_stages(self):
+        return len(self.backbone.stages)
+
+    @property
+    def fingerprint(self):
+        """SHA-256 over the backbone's weights, its name and the preprocessing."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            digest.update(self.backbone.name.encode())
+            digest.update(
+                json.dumps(self.preprocessing.to_dict(), sort_keys=True).encode()
+            )
+            for name, tensor in self.backbone.state_dict().items():
+                digest.update(name.encode())
+                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    def _forward(self, batch, stop, views):
+        batch = batch.to(self.device, memory_format=torch.channels_last)
+        if views == 2:
+            # Horizontal flips are the one augmentation that keeps a medium's
+            # evidence intact and can be precomputed: each image yields two vectors.
+            batch = torch.cat([batch, torch.flip(batch, dims=[-1])])
+        if stop is POOLED:
+            out = self.backbone(batch)
+        elif stop == 0:
+            out = batch
+        else:
+            out = self.backbone.forward_until(batch, stop)
+        out = out.float().contiguous().cpu()
+        if views == 2:
+            n = len(out) // 2
+            out = torch.stack([out[:n], out[n:]], dim=1)
+        return out
+
+    def encode(self, sources, *, stop=POOLED, views=1, dtype=torch.float32):
+        """Encode ``sources`` into one tensor, stopping after ``stop`` stages.
+
+        Parameters
+        ----------
+        sources : list
+            Image sources accepted by :func:`artmedium.io.read_image`.
+        stop : int or None
+            ``None``: pooled features ``(n, d)``; ``k``: the activation after the
+            first ``k`` stages; ``0``: the preprocessed image tensor.
+        views : {1, 2}
+            2 adds a horizontally flipped view: the result gains a view axis 1.
+        dtype : torch.dtype
+            Storage dtype of the result (float16 halves the cache of maps).
+
+        Returns
+        -------
+        out : torch.Tensor
+        errors : dict
+            Index -> :class:`~artmedium.io.ImageReadError` for unreadable sources;
+            their rows in ``out`` are zeros.
+        """
+        n = len(sources)
+        results = [None] * n
+        errors = {}
+        tag = f"{self.fingerprint}|stop={stop}|views={views}|{dtype}"
+        keys = [None] * n
+        cached = None
+        if self.memory is not None:
+            cached = self.memory.cache(_cached_encoding, ignore=["value"])
+            for i, src in enumerate(sources):
+                try:
+                    keys[i] = f"{image_digest(src)}|{tag}"
+                except ImageReadError as exc:
+                    errors[i] = exc
+                    continue
+                if cached.check_call_in_cache(keys[i]):
+                    results[i] = cached(keys[i])
+        todo = [i for i in range(n) if results[i] is None and i not in errors]
+        pending_idx, pending_img = [], []
+
+        def flush():
+            if not pending_img:
+                return
+            batch = self.preprocessing.batch(pending_img, channels_last=False)
+            with torch.inference_mode():
+                out = self._forward(batch, stop, views).to(dtype)
+            for j, idx in enumerate(pending_idx):
+                results[idx] = out[j].clone()
+                if cached is not None:
+                    cached(keys[idx], value=results[idx])
+            pending_idx.clear()
+            pending_img.clear()
+
+        stream = iter_images(
+            [sources[i] for i in todo],
+            n_jobs=self.n_jobs,
+            min_size=self.preprocessing.min_decode_size,
+        )
+        for j, item in stream:
+            if isinstance(item, ImageReadError):
+                errors[todo[j]] = item
+                continue
+            pending_idx.append(todo[j])
+            pending_img.append(item)
+            if len(pending_img) >= self.batch_size:
+                flush()
+        flush()
+
+        good = next((r for r in results if r is not None), None)
+        if good is None:
+            return None, errors
+        for i in errors:
+            results[i] = torch.zeros_like(good)
+        return torch.stack(results), errors
+
+
+def raise_read_errors(errors, name="X"):
+    """Raise one ValueError naming every unreadable image and its index."""
+    if not errors:
+        return
+    lines = [f"  {name}[{i}]: {exc}" for i, exc in sorted(errors.items())[:10]]
+    more = len(errors) - len(lines)
+    if more > 0:
+        lines.append(f"  ... and {more} more")
+    raise ValueError(
+        f"{len(errors)} image(s) in {name} could not be read:\n" + "\n".join(lines)
+    )
+
+
+def features_to_numpy(tensor):
+    """Float32 numpy view of an encoded tensor."""
+    return np.ascontiguousarray(tensor.float().numpy())
+
+
+def flat_rows_to_images(X, image_shape, size, mean, std):
+    """Rows of a 2-D float array -> normalised ``(n, 3, size, size)`` image tensors.
+
+    Each row is a flattened image of ``image_shape`` ``(H, W)`` or ``(H, W, C)``
+    with intensities in [0, 1]; ``None`` reads a row of ``d`` values as a square
+    greyscale image when ``d`` is a square number, else as a ``1 x d`` strip.
+    """
+    X = torch.as_tensor(np.asarray(X, dtype=np.float32))
+    n, d = X.shape
+    if image_shape is None:
+        side = int(round(d**0.5))
+        image_shape = (side, side, 1) if side * side == d else (1, d, 1)
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) == 2:
+        shape = (*shape, 1)
+    if len(shape) != 3 or shape[2] not in (1, 3) or int(np.prod(shape)) != d:
+        raise ValueError(
+            f"image_shape={image_shape} does not fit rows of {d} values: it must be "
+            "(H, W) or (H, W, C) with C in (1, 3) and H * W * C == n_features."
+        )
+    images = X.view(n, *shape).permute(0, 3, 1, 2)
+    if images.shape[1] == 1:
+        images = images.expand(n, 3, *images.shape[2:])
+    images = torch.nn.functional.interpolate(
+        images, size=(size, size), mode="bilinear", align_corners=False
+    )
+    mean_t = torch.tensor(mean).view(1, 3, 1, 1)
+    std_t = torch.tensor(std).view(1, 3, 1, 1)
+    return (images - mean_t) / std_t

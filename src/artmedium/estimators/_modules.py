@@ -1,0 +1,112 @@
+"""The torch modules skorch trains: the part of a network after its cached prefix."""
+
+import torch
+from torch import nn
+
+
+class Standardize(nn.Module):
+    """Fixed affine ``(x - mean) / scale`` fitted on the training features.
+
+    Frozen-backbone features have very different scales per dimension; a linear
+    head trained with SGD converges in a few epochs once they are standardised
+    (what ``StandardScaler`` does before a ``LogisticRegression``).
+    """
+
+    def __init__(self, mean, scale):
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
+
+    def forward(self, x):
+        return (x - self.mean) / self.scale
+
+    @classmethod
+    def fit(cls, features):
+        """Mean and standard deviation per feature; zero variance maps to 1."""
+        features = torch.as_tensor(features, dtype=torch.float32)
+        mean = features.mean(dim=0)
+        scale = features.std(dim=0, unbiased=False)
+        scale = torch.where(scale > 1e-8, scale, torch.ones_like(scale))
+        return cls(mean, scale)
+
+
+def make_head(in_features, n_outputs, *, dropout=0.0, standardize=None):
+    """``[Standardize] -> Dropout -> Linear``: the classifier on pooled features."""
+    layers = [] if standardize is None else [standardize]
+    if dropout:
+        layers.append(nn.Dropout(float(dropout)))
+    layers.append(nn.Linear(int(in_features), int(n_outputs)))
+    return nn.Sequential(*layers)
+
+
+class TrainableNet(nn.Module):
+    """A head, optionally behind the trainable last stages of a backbone.
+
+    Parameters
+    ----------
+    head : nn.Module
+        Maps pooled features ``(n, d)`` to logits.
+    backbone : Backbone or None
+        Needed when ``start`` is an int: ``backbone.forward_from(x, start)``
+        runs its stages ``start:`` and pools.
+    start : int or None
+        ``None``: inputs are pooled features ``(n, d)`` or ``(n, views, d)``;
+        ``k``: inputs are the activations after the first ``k`` stages (``0``:
+        normalised images).
+    augment : bool
+        Training-time augmentation, active only in ``train()`` mode, so skorch's
+        validation passes and every prediction see the images as they are.
+    augmentation : callable or None
+        Image augmentation for ``start == 0``, applied to one ``(3, H, W)`` float
+        image in [0, 1] (see :meth:`artmedium.io.Preprocessing.augmentation`).
+    mean, std : sequence of float or None
+        The normalisation undone before and redone after ``augmentation``.
+    """
+
+    def __init__(
+        self,
+        head,
+        backbone=None,
+        start=None,
+        *,
+        augment=False,
+        augmentation=None,
+        mean=None,
+        std=None,
+    ):
+        super().__init__()
+        self.head = head
+        self.backbone = backbone
+        self.start = start
+        self.augment = bool(augment)
+        self.augmentation = augmentation
+        if mean is not None:
+            self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+            self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+        else:
+            self.mean = self.std = None
+
+    def forward(self, x):
+        x = x.float()
+        if self.start is None:
+            if x.ndim == 3:  # (n, views, d): a precomputed flip per image
+                if self.training and self.augment:
+                    pick = torch.randint(x.shape[1], (len(x),), device=x.device)
+                    x = x[torch.arange(len(x), device=x.device), pick]
+                else:
+                    x = x[:, 0]
+            return self.head(x)
+        if self.training and self.augment:
+            x = self._augment(x)
+        x = x.contiguous(memory_format=torch.channels_last)
+        return self.head(self.backbone.forward_from(x, self.start))
+
+    def _augment(self, x):
+        if self.start == 0 and self.augmentation is not None:
+            images = (x * self.std + self.mean).clamp(0, 1)
+            images = torch.stack([self.augmentation(img) for img in images])
+            return (images - self.mean) / self.std
+        # Cached activation maps: a horizontal flip of the map approximates the
+        # map of the flipped image, the augmentation that survives caching.
+        flip = torch.rand(len(x), device=x.device) < 0.5
+        return torch.where(flip.view(-1, 1, 1, 1), torch.flip(x, dims=[-1]), x)

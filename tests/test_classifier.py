@@ -1,0 +1,282 @@
+"""MediumClassifier: learning, sklearn workflows, determinism, freezing, errors."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from artmedium import MediumClassifier
+from conftest import make_toy_images
+
+# Tiny, fast settings: a small CNN from scratch on 32 px images.
+TINY = {
+    "backbone": "simple_cnn",
+    "weights": None,
+    "image_size": 32,
+    "batch_size": 8,
+    "random_state": 0,
+}
+
+
+def tiny(**params):
+    return MediumClassifier(**{**TINY, **params})
+
+
+@pytest.fixture(scope="module")
+def toy():
+    images, labels = make_toy_images(n_per_class=16, seed=1)
+    test_images, test_labels = make_toy_images(n_per_class=10, seed=2)
+    return images, labels, test_images, test_labels
+
+
+def test_learns_toy_task_end_to_end(toy):
+    X, y, X_test, y_test = toy
+    clf = tiny(freeze="none", lr=0.05, max_epochs=12).fit(X, y)
+    assert clf.score(X_test, y_test) >= 0.85
+    losses = clf.net_.history[:, "train_loss"]
+    assert losses[-1] < losses[0]
+
+
+def test_frozen_backbone_head_learns_toy_task(toy):
+    X, y, X_test, y_test = toy
+    clf = tiny(freeze="backbone", lr=0.05, max_epochs=30).fit(X, y)
+    assert clf.score(X_test, y_test) >= 0.8
+    assert clf.start_ is None  # only the head trained, on pooled features
+
+
+def test_predict_returns_labels_from_classes(toy):
+    X, y, X_test, _ = toy
+    clf = tiny(max_epochs=2).fit(X, y)
+    assert sorted(clf.classes_) == ["dotted", "striped"]
+    pred = clf.predict(X_test)
+    assert set(pred) <= set(clf.classes_)
+    proba = clf.predict_proba(X_test)
+    assert proba.shape == (len(X_test), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(pred, clf.classes_[proba.argmax(axis=1)])
+    assert clf.decision_function(X_test).shape == (len(X_test),)
+
+
+def test_integer_labels_and_three_classes():
+    rng = np.random.RandomState(0)
+    X = np.r_[
+        rng.normal(-3, 1, (15, 4)), rng.normal(0, 1, (15, 4)), rng.normal(3, 1, (15, 4))
+    ]
+    y = np.repeat([10, 20, 30], 15)
+    clf = MediumClassifier(lr=0.1, max_epochs=20, random_state=0).fit(X, y)
+    assert clf.classes_.tolist() == [10, 20, 30]
+    assert clf.predict(X).dtype.kind == "i"
+    assert clf.score(X, y) > 0.9
+    assert clf.decision_function(X).shape == (45, 3)
+
+
+def test_accepts_paths_pil_arrays_and_dataframe_column(toy_image_files):
+    paths, y = toy_image_files
+    clf = tiny(max_epochs=1).fit(paths, y)
+    from_paths = clf.predict_proba(paths[:4])
+    pil = [Image.open(p).convert("RGB") for p in paths[:4]]
+    arrays = np.stack([np.asarray(im) for im in pil])
+    np.testing.assert_allclose(clf.predict_proba(pil), from_paths, atol=1e-6)
+    np.testing.assert_allclose(clf.predict_proba(arrays), from_paths, atol=1e-6)
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"path": paths[:4]})
+    np.testing.assert_allclose(clf.predict_proba(frame), from_paths, atol=1e-6)
+    np.testing.assert_allclose(clf.predict_proba(frame["path"]), from_paths, atol=1e-6)
+
+
+def test_same_random_state_gives_bit_identical_predictions(toy):
+    X, y, X_test, _ = toy
+    a = tiny(freeze="none", max_epochs=2, augment=True).fit(X, y).predict_proba(X_test)
+    b = tiny(freeze="none", max_epochs=2, augment=True).fit(X, y).predict_proba(X_test)
+    np.testing.assert_array_equal(a, b)
+    c = tiny(freeze="none", max_epochs=2, augment=True, random_state=1).fit(X, y)
+    assert not np.array_equal(a, c.predict_proba(X_test))
+
+
+def test_fit_does_not_disturb_global_torch_rng(toy):
+    X, y, _, _ = toy
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    tiny(max_epochs=1).fit(X, y)
+    torch.testing.assert_close(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize("freeze", ["none", 1, "backbone"])
+def test_augmentation_is_off_in_predict(toy, freeze):
+    X, y, X_test, _ = toy
+    clf = tiny(freeze=freeze, augment=True, max_epochs=1).fit(X, y)
+    first = clf.predict_proba(X_test)
+    np.testing.assert_array_equal(first, clf.predict_proba(X_test))
+    # One image alone gives the same output as inside a batch.
+    np.testing.assert_allclose(clf.predict_proba(X_test[:1]), first[:1], atol=1e-5)
+
+
+def test_augmentation_is_on_in_training_mode(toy):
+    X, y, X_test, _ = toy
+    clf = tiny(freeze="none", augment=True, max_epochs=1).fit(X, y)
+    module = clf.net_.module_
+    Xt, _ = clf._encode(X_test[:4], reset=False)
+    module.train()
+    with torch.no_grad():
+        a, b = module(Xt), module(Xt)
+    module.eval()
+    assert not torch.allclose(a, b)
+
+
+def test_freeze_leaves_frozen_weights_unchanged(toy):
+    X, y, _, _ = toy
+    clf = tiny(freeze=1, lr=0.1, max_epochs=3)
+    # The same seed builds the same initial backbone: compare before and after.
+    before = clone(clf).set_params(max_epochs=0).fit(X, y)
+    clf.fit(X, y)
+    stages_before = before.encoder_.backbone.stages
+    stages_after = clf.encoder_.backbone.stages
+    n = len(stages_after)
+    for i in range(n):
+        same = all(
+            torch.equal(p, q)
+            for p, q in zip(
+                stages_before[i].state_dict().values(),
+                stages_after[i].state_dict().values(),
+            )
+        )
+        assert same == (i < n - 1), f"stage {i}"
+    assert clf.start_ == n - 1
+
+
+def test_class_weight_changes_the_loss(toy):
+    X, y, _, _ = toy
+    plain = tiny(max_epochs=1).fit(X, y)
+    weighted = tiny(max_epochs=1, class_weight={"striped": 5.0}).fit(X, y)
+    balanced = tiny(max_epochs=1, class_weight="balanced").fit(X, y)
+    assert weighted.net_.criterion_.weight is not None
+    assert plain.net_.criterion_.weight is None
+    assert (
+        weighted.net_.history[-1, "train_loss"] != plain.net_.history[-1, "train_loss"]
+    )
+    assert balanced.net_.criterion_.weight.shape == (2,)
+    with pytest.raises(ValueError, match="not in y"):
+        tiny(max_epochs=1, class_weight={"nope": 2.0}).fit(X, y)
+
+
+def test_clone_and_pipeline(toy):
+    X, y, X_test, y_test = toy
+    clf = tiny(lr=0.05, max_epochs=2)
+    cloned = clone(clf)
+    assert cloned.get_params() == clf.get_params()
+    pipe = make_pipeline(FunctionTransformer(lambda a: a), clf).fit(X, y)
+    assert pipe.predict(X_test).shape == (len(X_test),)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_grid_search_over_lr_on_paths(toy_image_files, n_jobs):
+    paths, y = toy_image_files
+    search = GridSearchCV(
+        tiny(max_epochs=2),
+        {"lr": [0.01, 0.05]},
+        cv=StratifiedKFold(2, shuffle=True, random_state=0),
+        n_jobs=n_jobs,
+    )
+    search.fit(paths, y)
+    assert search.best_params_["lr"] in (0.01, 0.05)
+    assert search.predict(paths[:3]).shape == (3,)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_memory_caches_frozen_features(toy_image_files, tmp_path):
+    paths, y = toy_image_files
+    clf = tiny(memory=str(tmp_path), max_epochs=1).fit(paths, y)
+    cached = list(tmp_path.rglob("output.pkl"))
+    assert len(cached) == len(paths)
+    # A second fit with another lr reuses the cache: no new entries, same features.
+    tiny(memory=str(tmp_path), max_epochs=1, lr=0.5).fit(paths[:10], y[:10])
+    assert len(list(tmp_path.rglob("output.pkl"))) == len(paths)
+    no_cache = tiny(max_epochs=1).fit(paths, y)
+    np.testing.assert_allclose(
+        clf.predict_proba(paths), no_cache.predict_proba(paths), atol=1e-6
+    )
+
+
+def test_features_mode_matches_images_mode(toy):
+    X, y, X_test, _ = toy
+    clf = tiny(max_epochs=3).fit(X, y)
+    feats, _ = clf._encode(X_test, reset=False)
+    np.testing.assert_allclose(
+        clf.predict_proba(feats.numpy()), clf.predict_proba(X_test), atol=1e-6
+    )
+
+
+# ------------------------------------------------------------------ bad input
+def test_predict_before_fit():
+    with pytest.raises(NotFittedError):
+        tiny().predict(np.zeros((2, 3)))
+
+
+def test_empty_x():
+    with pytest.raises(ValueError, match="0 samples"):
+        tiny().fit(np.array([], dtype=object), np.array([]))
+
+
+def test_length_mismatch(toy):
+    X, y, _, _ = toy
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        tiny().fit(X, y[:-1])
+
+
+def test_single_class(toy):
+    X, y, _, _ = toy
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        tiny().fit(X, np.array(["oil"] * len(X)))
+
+
+def test_nan_in_features():
+    X = np.ones((6, 3))
+    X[2, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        tiny().fit(X, [0, 1] * 3)
+
+
+def test_unseen_label_in_score(toy):
+    X, y, _, _ = toy
+    clf = tiny(max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="not seen during fit.*'gouache'"):
+        clf.score(X[:2], np.array(["gouache", "striped"], dtype=object))
+
+
+def test_unreadable_image_names_file_and_index(toy_image_files, tmp_path):
+    paths, y = toy_image_files
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"this is not a jpeg")
+    X = paths.copy()
+    X[5] = str(bad)
+    with pytest.raises(ValueError, match=r"X\[5\].*broken\.jpg"):
+        tiny(max_epochs=1).fit(X, y)
+    clf = tiny(max_epochs=1).fit(paths, y)
+    with pytest.raises(ValueError, match=r"X\[1\].*broken\.jpg"):
+        clf.predict(np.array([paths[0], str(bad)], dtype=object))
+
+
+def test_bad_freeze_and_optimizer(toy):
+    X, y, _, _ = toy
+    with pytest.raises(ValueError, match="freeze"):
+        tiny(freeze="half").fit(X, y)
+    with pytest.raises(ValueError, match="out of range"):
+        tiny(freeze=99).fit(X, y)
+    with pytest.raises(ValueError, match="optimizer"):
+        tiny(optimizer="lbfgs").fit(X, y)
+
+
+def test_sparse_and_float_image_stacks_are_refused(toy):
+    from scipy import sparse
+
+    _, y, _, _ = toy
+    with pytest.raises(TypeError, match="sparse"):
+        tiny().fit(sparse.csr_matrix(np.ones((len(y), 3))), y)
+    with pytest.raises(ValueError, match="uint8"):
+        tiny().fit(np.zeros((len(y), 8, 8, 3), np.float32), y)
