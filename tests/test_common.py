@@ -12,7 +12,7 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from artmedium import ImageEmbedder, MediumClassifier
+from artmedium import ImageEmbedder, MediumClassifier, MediumTagger
 
 # Full-batch training (batch larger than any check's data, as SciKeras does) so
 # the results do not depend on shuffling; enough epochs to learn the blobs.
@@ -22,11 +22,48 @@ CLASSIFIER = MediumClassifier(
 EMBEDDER = ImageEmbedder(
     backbone="simple_cnn", weights=None, image_size=16, batch_size=512, random_state=0
 )
+TAGGER = MediumTagger(embedder="passthrough")
+
+# These checks fit a classifier on a 1-D multiclass y (0, 1, 2, ...) and expect 1-D
+# label predictions; a tagger's y is an (n, n_tags) 0/1 matrix (a 1-D 0/1 y is one
+# tag), and a multiclass label vector is refused with a clear error instead.
+_MULTICLASS_Y = "fits a 1-D multiclass y; MediumTagger needs a 0/1 tag matrix"
+_TAGGER_MULTICLASS_CHECKS = [
+    "check_fit_score_takes_y",
+    "check_estimators_overwrite_params",
+    "check_dont_overwrite_parameters",
+    "check_estimators_fit_returns_self",
+    "check_readonly_memmap_input",
+    "check_n_features_in_after_fitting",
+    "check_positive_only_tag_during_fit",
+    "check_estimators_dtypes",
+    "check_dtype_object",
+    "check_f_contiguous_array_estimator",
+    "check_classifier_data_not_an_array",
+    "check_classifiers_train",
+    "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance",
+    "check_fit2d_1feature",
+    "check_dict_unchanged",
+    "check_fit2d_predict1d",
+]
 
 EXPECTED_FAILED_CHECKS = {
     "MediumClassifier": {
         "check_sample_weight_equivalence_on_dense_data": (
             "fit has no sample_weight; class_weight is the supported weighting"
+        ),
+    },
+    "MediumTagger": {
+        **dict.fromkeys(_TAGGER_MULTICLASS_CHECKS, _MULTICLASS_Y),
+        "check_classifiers_one_label": (
+            "a tag that is constant in y is predicted as that constant, not an error"
+        ),
+        "check_classifiers_classes": (
+            "string class labels are medium descriptions, parsed into tags"
+        ),
+        "check_fit2d_1sample": (
+            "one sample makes every tag constant; the error says so in other words"
         ),
     },
     "ImageEmbedder": {
@@ -46,7 +83,7 @@ def _expected_failed_checks(estimator):
 
 
 @parametrize_with_checks(
-    [CLASSIFIER, EMBEDDER], expected_failed_checks=_expected_failed_checks
+    [CLASSIFIER, EMBEDDER, TAGGER], expected_failed_checks=_expected_failed_checks
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
@@ -64,8 +101,8 @@ def _run_all(estimator):
 
 @pytest.mark.parametrize(
     ("estimator", "min_passed"),
-    [(CLASSIFIER, 40), (EMBEDDER, 35)],
-    ids=["MediumClassifier", "ImageEmbedder"],
+    [(CLASSIFIER, 40), (EMBEDDER, 35), (TAGGER, 30)],
+    ids=["MediumClassifier", "ImageEmbedder", "MediumTagger"],
 )
 def test_checks_really_execute(estimator, min_passed):
     # If a tag or input-mode change made sklearn skip its checks, the block above

@@ -2,5 +2,6 @@
 
 from artmedium.estimators._classifier import MediumClassifier
 from artmedium.estimators._embedder import ImageEmbedder
+from artmedium.estimators._tagger import MediumTagger
 
-__all__ = ["ImageEmbedder", "MediumClassifier"]
+__all__ = ["ImageEmbedder", "MediumClassifier", "MediumTagger"]

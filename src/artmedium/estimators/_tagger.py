@@ -1,0 +1,388 @@
+"""MediumTagger: one binary classifier per media tag (the poster's tag system)."""
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.multioutput import MultiOutputClassifier
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
+
+from artmedium.datasets import POSTER_TAGS, tag_matrix, tags_to_medium
+from artmedium.estimators._embedder import ImageEmbedder
+from artmedium.estimators._inputs import FEATURES, as_image_input
+from artmedium.estimators._modules import Standardize, make_head
+
+
+def _as_tag_matrix(y, tag_names):
+    """Y as an (n, n_tags) 0/1 int array, from a matrix or medium strings."""
+    if isinstance(y, (list, tuple)) and y and isinstance(y[0], str):
+        y = np.asarray(y, dtype=object)
+    arr = np.asarray(y)
+    if arr.ndim == 1 and arr.dtype.kind in "OUS":
+        return tag_matrix([str(m) for m in arr], vocabulary=tag_names).astype(np.int64)
+    if arr.ndim == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2:
+        raise ValueError(
+            "y must be an (n_samples, n_tags) 0/1 array or a 1-D array of medium "
+            f"descriptions; got shape {arr.shape}."
+        )
+    if arr.shape[1] != len(tag_names):
+        raise ValueError(
+            f"y has {arr.shape[1]} tag columns but there are {len(tag_names)} tag "
+            f"names ({list(tag_names)}); pass tag_names to match."
+        )
+    if arr.dtype.kind == "c" or not np.isin(arr, (0, 1)).all():
+        raise ValueError(
+            "y must contain only 0 and 1 (tag absent / present); a multiclass or "
+            "continuous target is not a tag matrix."
+        )
+    return arr.astype(np.int64)
+
+
+class _JointTagNet:
+    """One network, n_tags sigmoid outputs, BCE loss (skorch underneath)."""
+
+    def __init__(self, *, lr, max_epochs, batch_size, seed, verbose):
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.seed = seed
+        self.verbose = verbose
+
+    def fit(self, features, Y):
+        from skorch import NeuralNet
+
+        features = torch.as_tensor(features, dtype=torch.float32)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            head = make_head(
+                features.shape[1], Y.shape[1], standardize=Standardize.fit(features)
+            )
+            self.net_ = NeuralNet(
+                head,
+                criterion=torch.nn.BCEWithLogitsLoss,
+                optimizer=torch.optim.Adam,
+                lr=self.lr,
+                max_epochs=self.max_epochs,
+                batch_size=self.batch_size,
+                train_split=None,
+                iterator_train__shuffle=True,
+                verbose=self.verbose,
+            )
+            self.net_.fit(features, torch.as_tensor(Y, dtype=torch.float32))
+        return self
+
+    def predict_proba(self, features):
+        features = torch.as_tensor(features, dtype=torch.float32)
+        with torch.inference_mode():
+            logits = self.net_.forward(features, training=False)
+        return torch.sigmoid(logits).numpy()
+
+
+class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
+    """Predict which media tags an artwork shows: one binary classifier per tag.
+
+    The poster's tag system: each medium description becomes a set of tags
+    ("Graphite and watercolour on paper" -> graphite, watercolour) and one binary
+    classifier per tag decides its presence. Images are embedded once by
+    ``embedder`` and every tag's classifier (a clone of ``estimator``, realised by
+    :class:`sklearn.multioutput.MultiOutputClassifier`) trains on those features.
+
+    Parameters
+    ----------
+    estimator : classifier or None, default=None
+        The per-tag binary classifier; ``None`` -> ``LogisticRegression``. A binary
+        :class:`MediumClassifier` with ``embedder="passthrough"`` gives the poster's
+        literal one-network-per-tag setup.
+    embedder : transformer, "passthrough" or None, default=None
+        Turns images into features once for all tags; ``None`` ->
+        ``ImageEmbedder()``; ``"passthrough"`` gives ``X`` to every tag's
+        classifier as it is.
+    mode : {"independent", "joint"}, default="independent"
+        ``"joint"``: one network with a sigmoid output per tag (BCE loss) on the
+        embedded features, to compare with the independent classifiers.
+    tag_names : sequence of str or None, default=None
+        The tag vocabulary; ``None`` -> the poster's ten tags.
+    threshold : float or array-like of shape (n_tags,), default=0.5
+        Probability above which a tag is predicted present (scalar or per tag).
+    decode : {"valid", "independent"}, default="valid"
+        ``"valid"``: predict the most probable tag combination among those seen
+        in training at least ``min_support`` times (so mutually exclusive tags
+        such as "engraving" and "line engraving" never co-occur);
+        ``"independent"``: threshold each tag on its own.
+    min_support : int, default=1
+        How many training images a combination needs to be a decoding candidate.
+    lr, max_epochs, batch_size : float, int, int
+        Training settings of the joint network.
+    n_jobs : int or None, default=None
+        Parallel fits of the per-tag classifiers.
+    random_state : int, RandomState or None, default=None
+        Seeds the joint network.
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    tag_names_ : ndarray of str
+        Tag of each output column.
+    classes_ : list of ndarray
+        ``[array([0, 1])] * n_tags``, as scikit-learn's multilabel classifiers.
+    combinations_ : ndarray of shape (n_combinations, n_tags)
+        Valid tag combinations for ``decode="valid"``.
+    embedder_ : transformer or None
+    estimator_ : MultiOutputClassifier or _JointTagNet
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.preprocessing import FunctionTransformer
+    >>> from artmedium import MediumTagger
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(40, 4))
+    >>> Y = np.c_[X[:, 0] > 0, X[:, 1] > 0].astype(int)
+    >>> tagger = MediumTagger(embedder="passthrough", tag_names=["graphite", "canvas"],
+    ...                       decode="independent").fit(X, Y)
+    >>> tagger.predict(X).shape
+    (40, 2)
+    >>> tagger.predict_proba(X).shape
+    (40, 2)
+    """
+
+    def __init__(
+        self,
+        estimator=None,
+        embedder=None,
+        mode="independent",
+        tag_names=None,
+        threshold=0.5,
+        decode="valid",
+        min_support=1,
+        lr=1e-2,
+        max_epochs=50,
+        batch_size=64,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.estimator = estimator
+        self.embedder = embedder
+        self.mode = mode
+        self.tag_names = tag_names
+        self.threshold = threshold
+        self.decode = decode
+        self.min_support = min_support
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = False
+        tags.input_tags.string = True
+        return tags
+
+    def _tag_names_for(self, y):
+        if self.tag_names is not None:
+            return [str(t) for t in self.tag_names]
+        shape = np.shape(y)
+        if len(shape) == 2 and shape[1] != len(POSTER_TAGS):
+            return [f"tag{j}" for j in range(shape[1])]
+        if len(shape) == 1 and np.asarray(y).dtype.kind not in "OUS":
+            return ["tag0"]  # a 1-D 0/1 vector: one tag
+        return list(POSTER_TAGS)
+
+    def _check_X(self, X, *, reset):
+        """Numeric X given straight to the classifiers is validated here."""
+        if self.embedder_ is not None:
+            return X
+        inp = as_image_input(X)
+        if inp.kind == FEATURES:
+            return validate_data(self, inp.data, reset=reset)
+        return X
+
+    def _embed(self, X, *, fit):
+        if self.embedder_ is None:
+            return X
+        if fit:
+            return self.embedder_.fit_transform(X)
+        return self.embedder_.transform(X)
+
+    def fit(self, X, y):
+        """Fit one classifier per tag.
+
+        Parameters
+        ----------
+        X : images or array-like
+            Whatever ``embedder`` accepts (images for the default embedder).
+        y : array-like of shape (n_samples, n_tags) or (n_samples,)
+            A 0/1 tag matrix, or medium descriptions converted with
+            :func:`artmedium.datasets.medium_to_tags`.
+
+        Returns
+        -------
+        self : MediumTagger
+        """
+        if self.mode not in ("independent", "joint"):
+            raise ValueError(
+                f"mode must be 'independent' or 'joint'; got {self.mode!r}"
+            )
+        if self.decode not in ("valid", "independent"):
+            raise ValueError(
+                f"decode must be 'valid' or 'independent'; got {self.decode!r}"
+            )
+        if y is None:
+            raise ValueError(
+                "MediumTagger requires y to be passed, but the target y is None."
+            )
+        if self.embedder is None:
+            self.embedder_ = ImageEmbedder()
+        elif isinstance(self.embedder, str) and self.embedder == "passthrough":
+            self.embedder_ = None
+        else:
+            self.embedder_ = clone(self.embedder)
+        X = self._check_X(X, reset=True)
+        Y = _as_tag_matrix(y, self._tag_names_for(y))
+        self.tag_names_ = np.asarray(self._tag_names_for(y), dtype=object)
+        if len(Y) != _num_samples(X):
+            raise ValueError(
+                "X and y have inconsistent numbers of samples: "
+                f"{_num_samples(X)} and {len(Y)}."
+            )
+        features = self._embed(X, fit=True)
+        self.constant_tags_ = {}
+        if self.mode == "joint":
+            seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+            self.estimator_ = _JointTagNet(
+                lr=self.lr,
+                max_epochs=self.max_epochs,
+                batch_size=self.batch_size,
+                seed=seed,
+                verbose=self.verbose,
+            ).fit(features, Y)
+        else:
+            base = self.estimator
+            if base is None:
+                base = LogisticRegression(max_iter=2000)
+            # A tag that is always absent (or present) in the training data has no
+            # classifier to learn: it is predicted as that constant.
+            self.constant_tags_ = {
+                j: int(Y[0, j]) for j in range(Y.shape[1]) if len(set(Y[:, j])) == 1
+            }
+            self._learned = [
+                j for j in range(Y.shape[1]) if j not in self.constant_tags_
+            ]
+            if not self._learned:
+                raise ValueError("every tag is constant in y: nothing to learn.")
+            self.estimator_ = MultiOutputClassifier(base, n_jobs=self.n_jobs)
+            self.estimator_.fit(features, Y[:, self._learned])
+        self.classes_ = [np.array([0, 1])] * Y.shape[1]
+        combos, counts = np.unique(Y, axis=0, return_counts=True)
+        self.combinations_ = combos[counts >= self.min_support]
+        if len(self.combinations_) == 0:
+            raise ValueError(
+                f"no tag combination occurs min_support={self.min_support} times."
+            )
+        self.combination_counts_ = counts[counts >= self.min_support]
+        return self
+
+    # ------------------------------------------------------------- predictions
+    def predict_proba_list(self, X):
+        """scikit-learn's multilabel format: a list of ``(n, 2)`` arrays, one per tag.
+
+        Returns
+        -------
+        list of ndarray
+        """
+        proba = self.predict_proba(X)
+        return [np.c_[1 - proba[:, j], proba[:, j]] for j in range(proba.shape[1])]
+
+    def predict_proba(self, X):
+        """Probability that each tag is present.
+
+        Unlike :class:`~sklearn.multioutput.MultiOutputClassifier`, which returns a
+        list of ``(n, 2)`` arrays, this returns one ``(n, n_tags)`` array of
+        "present" probabilities; :meth:`predict_proba_list` gives the list form.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_tags)
+        """
+        check_is_fitted(self)
+        features = self._embed(self._check_X(X, reset=False), fit=False)
+        if self.mode == "joint":
+            return self.estimator_.predict_proba(features)
+        n = _num_samples(features)
+        out = np.empty((n, len(self.tag_names_)))
+        for j, value in self.constant_tags_.items():
+            out[:, j] = value
+        probas = self.estimator_.predict_proba(features)
+        for j, est, proba in zip(self._learned, self.estimator_.estimators_, probas):
+            out[:, j] = proba[:, list(est.classes_).index(1)]
+        return out
+
+    def _thresholds(self, n_tags):
+        t = np.broadcast_to(np.asarray(self.threshold, dtype=float), (n_tags,))
+        if ((t <= 0) | (t >= 1)).any():
+            raise ValueError(f"threshold must lie in (0, 1); got {self.threshold!r}")
+        return t
+
+    def predict(self, X):
+        """Tag presence as an ``(n, n_tags)`` 0/1 array.
+
+        With ``decode="valid"`` the row is the most probable valid combination,
+        scoring a combination ``c`` by ``sum log p_t`` over its tags and
+        ``sum log (1 - p_t)`` over the others, each tag's probability first
+        recentred on its ``threshold`` (so thresholds act in both decodings).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_tags)
+        """
+        proba = self.predict_proba(X)
+        return self._decode(proba, self.decode)
+
+    def _decode(self, proba, decode):
+        t = self._thresholds(proba.shape[1])
+        if decode == "independent":
+            return (proba >= t).astype(np.int64)
+        # Shift each tag's log-odds so that p == threshold is the indifference point.
+        eps = 1e-7
+        p = np.clip(proba, eps, 1 - eps)
+        logit = np.log(p) - np.log1p(-p) - (np.log(t) - np.log1p(-t))
+        # log P(c) = sum_t [c_t * logit_t] + const: a matrix product.
+        scores = logit @ self.combinations_.T
+        return self.combinations_[np.argmax(scores, axis=1)].astype(np.int64)
+
+    def predict_medium(self, X):
+        """Medium descriptions composed from the predicted tags.
+
+        Returns
+        -------
+        ndarray of str, shape (n_samples,)
+        """
+        tags = self.predict(X)
+        names = list(self.tag_names_)
+        return np.array(
+            [
+                tags_to_medium([n for n, on in zip(names, row) if on], vocabulary=names)
+                for row in tags
+            ],
+            dtype=object,
+        )
+
+    def score(self, X, y, sample_weight=None):
+        """Exact-match (subset) accuracy over all tags.
+
+        Returns
+        -------
+        float
+        """
+        from sklearn.metrics import accuracy_score
+
+        Y = _as_tag_matrix(y, list(self.tag_names_))
+        return accuracy_score(Y, self.predict(X), sample_weight=sample_weight)
