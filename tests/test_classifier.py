@@ -280,3 +280,24 @@ def test_sparse_and_float_image_stacks_are_refused(toy):
         tiny().fit(sparse.csr_matrix(np.ones((len(y), 3))), y)
     with pytest.raises(ValueError, match="uint8"):
         tiny().fit(np.zeros((len(y), 8, 8, 3), np.float32), y)
+
+
+def test_skorch_callbacks_pass_through(toy):
+    from skorch.callbacks import EarlyStopping, LRScheduler
+
+    X, y, _, _ = toy
+    clf = tiny(
+        lr=0.05,
+        max_epochs=30,
+        validation_fraction=0.25,
+        callbacks=[
+            EarlyStopping(monitor="valid_loss", patience=2, threshold=10.0),
+            LRScheduler(policy="StepLR", step_size=1, gamma=0.5),
+        ],
+    ).fit(X, y)
+    history = clf.net_.history
+    # An impossible improvement threshold stops training after `patience` epochs.
+    assert len(history) < 30
+    assert "valid_loss" in history[-1]
+    lrs = [group["lr"] for group in clf.net_.optimizer_.param_groups]
+    assert all(lr < 0.05 for lr in lrs)
