@@ -301,3 +301,16 @@ def test_skorch_callbacks_pass_through(toy):
     assert "valid_loss" in history[-1]
     lrs = [group["lr"] for group in clf.net_.optimizer_.param_groups]
     assert all(lr < 0.05 for lr in lrs)
+
+
+@pytest.mark.parametrize("freeze", ["backbone", 1, "none"])
+def test_to_torch_reproduces_predict_proba(toy, freeze):
+    X, y, X_test, _ = toy
+    clf = tiny(freeze=freeze, max_epochs=2).fit(X, y)
+    model = clf.to_torch()
+    assert not model.training
+    batch = clf.preprocessing_.batch(list(X_test))
+    with torch.no_grad():
+        proba = torch.softmax(model(batch), dim=1).numpy()
+    # Maps cached in float16 for freeze=1 make that path slightly less exact.
+    np.testing.assert_allclose(proba, clf.predict_proba(X_test), atol=5e-3)

@@ -204,3 +204,30 @@ def test_bad_y():
         passthrough().fit(X[:-1], Y)
     with pytest.raises(ValueError, match="mode"):
         passthrough(mode="chained").fit(X, Y)
+
+
+@pytest.mark.parametrize("mode", ["independent", "joint"])
+def test_to_torch_reproduces_predict_proba(mode):
+    import torch
+
+    X, labels = make_toy_images(n_per_class=10, seed=1)
+    Y = np.c_[labels == "striped", labels == "dotted", np.zeros(len(X))].astype(int)
+    embedder = ImageEmbedder(
+        backbone="simple_cnn", weights=None, image_size=32, random_state=0
+    )
+    tagger = MediumTagger(
+        embedder=embedder,
+        tag_names=[*TAGS2, "canvas"],
+        mode=mode,
+        max_epochs=5,
+        random_state=0,
+    ).fit(X, Y)
+    model = tagger.to_torch()
+    batch = tagger.embedder_.encoder_.preprocessing.batch(list(X))
+    with torch.no_grad():
+        proba = torch.sigmoid(model(batch)).numpy()
+    expected = tagger.predict_proba(X)
+    learned = [0, 1] if mode == "independent" else [0, 1, 2]
+    np.testing.assert_allclose(proba[:, learned], expected[:, learned], atol=1e-5)
+    if mode == "independent":
+        assert (proba[:, 2] < 1e-6).all()

@@ -388,6 +388,34 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
             std=prep.std,
         )
 
+    # ------------------------------------------------------------ torch access
+    @property
+    def preprocessing_(self):
+        """The :class:`~artmedium.io.Preprocessing` images go through."""
+        check_is_fitted(self)
+        if self.encoder_ is None:
+            raise AttributeError("fitted on 2-D features: no image preprocessing")
+        return self.encoder_.preprocessing
+
+    def to_torch(self):
+        """The whole fitted network as one ``nn.Module``, in eval mode.
+
+        It maps normalised image tensors ``(n, 3, size, size)`` (as produced by
+        ``preprocessing_.batch``) to logits ``(n, n_classes)``: frozen and trained
+        stages alike, without augmentation. Saliency maps and ONNX export use it.
+
+        Returns
+        -------
+        torch.nn.Module
+        """
+        check_is_fitted(self)
+        if self.encoder_ is None:
+            raise ValueError(
+                "This classifier was fitted on 2-D features; there is no image "
+                "network to return. Fit it on images."
+            )
+        return _ImageToLogits(self.encoder_.backbone, self.net_.module_.head).eval()
+
     # ----------------------------------------------------------------- predict
     def _logits(self, X):
         check_is_fitted(self)
@@ -442,3 +470,15 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
                 f"known labels are {self.classes_.tolist()}."
             )
         return super().score(X, y, sample_weight=sample_weight)
+
+
+class _ImageToLogits(nn.Module):
+    """Backbone then head: images in, logits out (shares the fitted modules)."""
+
+    def __init__(self, backbone, head):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+
+    def forward(self, x):
+        return self.head(self.backbone(x))

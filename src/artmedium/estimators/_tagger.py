@@ -290,6 +290,50 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         self.combination_counts_ = counts[counts >= self.min_support]
         return self
 
+    # ------------------------------------------------------------ torch access
+    def to_torch(self):
+        """Images -> per-tag logits ``(n, n_tags)`` as one ``nn.Module`` (eval mode).
+
+        Available when the embedder is an :class:`ImageEmbedder` and the per-tag
+        classifiers are linear (``coef_`` / ``intercept_``, e.g. the default
+        logistic regression) or ``mode="joint"``. Constant tags get a large fixed
+        logit of their sign. Saliency maps per tag use it.
+
+        Returns
+        -------
+        torch.nn.Module
+        """
+        check_is_fitted(self)
+        if not isinstance(self.embedder_, ImageEmbedder):
+            raise ValueError(
+                "to_torch needs an ImageEmbedder as embedder; this tagger's "
+                f"embedder is {self.embedder_!r}."
+            )
+        backbone = self.embedder_.encoder_.backbone
+        n_tags = len(self.tag_names_)
+        if self.mode == "joint":
+            head = self.estimator_.net_.module_
+        else:
+            dim = backbone.feature_dim
+            weight = torch.zeros(n_tags, dim)
+            bias = torch.zeros(n_tags)
+            for j, value in self.constant_tags_.items():
+                bias[j] = 20.0 if value else -20.0
+            for j, est in zip(self._learned, self.estimator_.estimators_):
+                if not hasattr(est, "coef_"):
+                    raise ValueError(
+                        f"to_torch needs linear per-tag classifiers; {est!r} has no "
+                        "coef_."
+                    )
+                sign = 1.0 if list(est.classes_).index(1) == 1 else -1.0
+                weight[j] = sign * torch.as_tensor(est.coef_[0], dtype=torch.float32)
+                bias[j] = sign * float(est.intercept_[0])
+            head = torch.nn.Linear(dim, n_tags)
+            with torch.no_grad():
+                head.weight.copy_(weight)
+                head.bias.copy_(bias)
+        return torch.nn.Sequential(backbone, head).eval()
+
     # ------------------------------------------------------------- predictions
     def predict_proba_list(self, X):
         """scikit-learn's multilabel format: a list of ``(n, 2)`` arrays, one per tag.
