@@ -3,10 +3,10 @@
 Two held-out evaluations, both never trained on:
 
 * ``random``: a stratified 20 % test split (seed 0) — the poster's protocol;
-* ``artist``: a 20 % split grouped by the CSV's ``artist`` column, stratified as far
-  as groups allow — works by artists the model never saw, like a cataloguer's new
-  acquisitions. Turner's sketchbooks dominate "Graphite on paper", so this is the
-  honest number.
+* ``artist``: about 20 % of the images, grouped by the CSV's ``artist`` column so that
+  no test artist was seen in training — like a cataloguer's new acquisitions. Turner
+  (59 % of the images, most of "Graphite on paper") always trains; the other artists
+  are halved by ``StratifiedGroupKFold``. This is the honest number.
 
 Each line printed (and appended as JSON to ``--out``) holds accuracy, balanced
 accuracy, the majority-class baseline and the wall time on this machine.
@@ -91,9 +91,17 @@ def split_indices(kind, y, groups, seed=0):
     idx = np.arange(len(y))
     if kind == "random":
         return train_test_split(idx, test_size=0.2, stratify=y, random_state=seed)
-    cv = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=seed)
-    train, test = next(cv.split(idx, y, groups))
-    return train, test
+    # One artist (Turner) holds 59 % of the images: a fold that tests on him leaves
+    # too little to train on. So the largest artist always trains, and the other
+    # artists are split in two halves by StratifiedGroupKFold; the test half is
+    # about 20 % of all images, and no artist is ever on both sides.
+    names, counts = np.unique(groups, return_counts=True)
+    largest = names[np.argmax(counts)]
+    rest = idx[groups != largest]
+    cv = StratifiedGroupKFold(n_splits=2, shuffle=True, random_state=seed)
+    keep, test = next(cv.split(rest, y[rest], groups[rest]))
+    train = np.sort(np.r_[idx[groups == largest], rest[keep]])
+    return train, rest[test]
 
 
 def run(recipe, split, bunch, *, memory, max_epochs=None, class_weight=None):
