@@ -136,6 +136,14 @@ def run(recipe, split, bunch, *, memory, max_epochs=None, class_weight=None):
     }
 
 
+def report(record, path):
+    """Print one result as a JSON line and append it to ``path``."""
+    line = json.dumps(record)
+    print(line, flush=True)
+    with open(path, "a") as fh:
+        fh.write(line + "\n")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", choices=[*RECIPES, "all"], default="lite0_frozen")
@@ -164,10 +172,7 @@ def main(argv=None):
                 max_epochs=args.max_epochs,
                 class_weight=args.class_weight,
             )
-            line = json.dumps(result)
-            print(line, flush=True)
-            with open(args.out, "a") as fh:
-                fh.write(line + "\n")
+            report(result, args.out)
     return 0
 
 

@@ -17,13 +17,12 @@ Usage::
 """
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
-from classifier_accuracy import DEFAULT_TATE, HERE, split_indices
+from classifier_accuracy import DEFAULT_TATE, HERE, report, split_indices
 from sklearn.linear_model import LogisticRegression
 
 from artmedium import ImageEmbedder, MediumTagger
@@ -106,10 +105,7 @@ def main(argv=None):
     for split in splits:
         for mode in modes:
             for result in run(split, bunch, memory=args.cache, mode=mode, C=args.C):
-                line = json.dumps(result)
-                print(line, flush=True)
-                with open(args.out, "a") as fh:
-                    fh.write(line + "\n")
+                report(result, args.out)
     return 0
 
 
