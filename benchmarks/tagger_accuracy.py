@@ -53,7 +53,7 @@ def run(split, bunch, *, memory, mode, C):
         # Features come from the embedder's disk cache: predicting again is cheap.
         Y_pred = tagger.predict(X[test])
         media = tagger.predict_medium(X[test])
-        report = tag_report(
+        scores = tag_report(
             bunch.tags[test],
             Y_pred,
             tagger.tag_names_,
@@ -69,15 +69,15 @@ def run(split, bunch, *, memory, mode, C):
                 "C": C,
                 "n_train": int(len(train)),
                 "n_test": int(len(test)),
-                "exact_match": round(report["exact_match"], 4),
-                "hamming_loss": round(report["hamming_loss"], 4),
-                "medium_accuracy": round(report["medium_accuracy"], 4),
+                "exact_match": round(scores["exact_match"], 4),
+                "hamming_loss": round(scores["hamming_loss"], 4),
+                "medium_accuracy": round(scores["medium_accuracy"], 4),
                 "per_tag_accuracy": {
-                    t: round(r["accuracy"], 4) for t, r in report["per_tag"].items()
+                    t: round(r["accuracy"], 4) for t, r in scores["per_tag"].items()
                 },
                 "per_tag_average_precision": {
                     t: round(r["average_precision"], 4)
-                    for t, r in report["per_tag"].items()
+                    for t, r in scores["per_tag"].items()
                 },
                 "fit_seconds": round(fit_s, 1),
             }
