@@ -266,7 +266,6 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : MediumClassifier
         """
-        from skorch import NeuralNetClassifier
         from skorch.dataset import ValidSplit
 
         if y is None:
@@ -316,26 +315,110 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
                 train_split = ValidSplit(
                     self.validation_fraction, stratified=True, random_state=self._seed
                 )
-            self.net_ = NeuralNetClassifier(
-                module,
-                criterion=nn.CrossEntropyLoss,
-                criterion__weight=weight,
-                optimizer=resolve_optimizer(self.optimizer),
-                lr=self.lr,
-                max_epochs=self.max_epochs,
-                batch_size=self.batch_size,
-                train_split=train_split,
-                callbacks=self.callbacks,
-                iterator_train__shuffle=True,
-                classes=np.arange(len(classes)),
-                device=self.device,
-                verbose=self.verbose,
-                **self._optimizer_params(),
-            )
+            self.net_ = self._make_net(module, len(classes), weight, train_split)
             self.net_.fit(Xt, y_enc)
         self.classes_ = classes
         self.input_mode_ = mode
         return self
+
+    def _make_net(self, module, n_classes, weight=None, train_split=None):
+        from skorch import NeuralNetClassifier
+
+        return NeuralNetClassifier(
+            module,
+            criterion=nn.CrossEntropyLoss,
+            criterion__weight=weight,
+            optimizer=resolve_optimizer(self.optimizer),
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            train_split=train_split,
+            callbacks=self.callbacks,
+            iterator_train__shuffle=True,
+            classes=np.arange(n_classes),
+            device=self.device,
+            verbose=self.verbose,
+            **self._optimizer_params(),
+        )
+
+    @classmethod
+    def _rebuild(
+        cls,
+        params,
+        *,
+        classes,
+        start,
+        seed,
+        n_features_in=None,
+        feature_names_in=None,
+        preprocessing=None,
+    ):
+        """A fitted classifier of a saved structure, its weights still random.
+
+        :func:`artmedium.persistence.load_model` calls this, then loads the saved
+        tensors into ``encoder_.backbone`` and ``net_.module_.head``. The backbone
+        is built with ``weights=None``: loading never needs pretrained weights.
+
+        Parameters
+        ----------
+        params : dict
+            Constructor parameters.
+        classes : ndarray
+            ``classes_``.
+        start : int or None
+            ``start_``: the first trained backbone stage, None for the head only.
+        seed : int
+            The seed ``fit`` drew from ``random_state``.
+        n_features_in : int or None
+            Set when the classifier was fitted on 2-D features (no backbone).
+        feature_names_in : sequence of str or None
+            ``feature_names_in_`` of a classifier fitted on a DataFrame.
+        preprocessing : Preprocessing or None
+            Image preprocessing; None keeps the backbone's.
+
+        Returns
+        -------
+        MediumClassifier
+        """
+        est = cls(**params)
+        est._seed = int(seed)
+        est._label_encoder = LabelEncoder()
+        est._label_encoder.classes_ = classes
+        n_classes = len(classes)
+        if n_features_in is not None:
+            est.encoder_ = None
+            est.start_ = POOLED
+            est.n_features_in_ = int(n_features_in)
+            if feature_names_in is not None:
+                est.feature_names_in_ = np.asarray(feature_names_in, dtype=object)
+            module = est._build_module(None, n_classes, n_features=n_features_in)
+            mode = FEATURES
+        else:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(est._seed)
+                est.encoder_ = Encoder(
+                    est.backbone,
+                    None,
+                    image_size=est.image_size,
+                    batch_size=est.batch_size,
+                    n_jobs=est.n_jobs,
+                    memory=est.memory,
+                    device=est.device,
+                    random_state=est._seed,
+                )
+            if preprocessing is not None:
+                est.encoder_.preprocessing = preprocessing
+            est.start_ = start
+            if start is not POOLED:
+                for stage in est.encoder_.backbone.stages[start:]:
+                    stage.requires_grad_(True)
+            module = est._build_module(None, n_classes)
+            mode = "images"
+        est.net_ = est._make_net(module, n_classes).initialize()
+        est.net_.module_.eval()
+        est.classes_ = classes
+        est.input_mode_ = mode
+        return est
 
     def _optimizer_params(self):
         params = {"optimizer__weight_decay": self.weight_decay}
@@ -364,15 +447,18 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
             )
         return torch.as_tensor(w, dtype=torch.float32)
 
-    def _build_module(self, Xt, n_classes):
+    def _build_module(self, Xt, n_classes, *, n_features=None):
+        # Xt=None builds the structure only (load_model fills in the tensors).
         encoder = self.encoder_
         if self.start_ is POOLED:
-            feats = Xt[:, 0] if Xt.ndim == 3 else Xt
+            if Xt is None:
+                dim = encoder.backbone.feature_dim if n_features is None else n_features
+                standardize = Standardize(torch.zeros(dim), torch.ones(dim))
+            else:
+                feats = Xt[:, 0] if Xt.ndim == 3 else Xt
+                dim, standardize = feats.shape[1], Standardize.fit(feats)
             head = make_head(
-                feats.shape[1],
-                n_classes,
-                dropout=self.dropout,
-                standardize=Standardize.fit(feats),
+                dim, n_classes, dropout=self.dropout, standardize=standardize
             )
             return TrainableNet(head, start=None, augment=self.augment)
         backbone = encoder.backbone

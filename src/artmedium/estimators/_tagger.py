@@ -52,26 +52,37 @@ class _JointTagNet:
         self.verbose = verbose
 
     def fit(self, features, Y):
-        from skorch import NeuralNet
-
         features = torch.as_tensor(features, dtype=torch.float32)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             head = make_head(
                 features.shape[1], Y.shape[1], standardize=Standardize.fit(features)
             )
-            self.net_ = NeuralNet(
-                head,
-                criterion=torch.nn.BCEWithLogitsLoss,
-                optimizer=torch.optim.Adam,
-                lr=self.lr,
-                max_epochs=self.max_epochs,
-                batch_size=self.batch_size,
-                train_split=None,
-                iterator_train__shuffle=True,
-                verbose=self.verbose,
-            )
+            self.net_ = self._make_net(head)
             self.net_.fit(features, torch.as_tensor(Y, dtype=torch.float32))
+        return self
+
+    def _make_net(self, head):
+        from skorch import NeuralNet
+
+        return NeuralNet(
+            head,
+            criterion=torch.nn.BCEWithLogitsLoss,
+            optimizer=torch.optim.Adam,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            train_split=None,
+            iterator_train__shuffle=True,
+            verbose=self.verbose,
+        )
+
+    def _rebuild(self, n_features, n_tags):
+        """The fitted structure with placeholder weights (for load_model)."""
+        zeros, ones = torch.zeros(n_features), torch.ones(n_features)
+        head = make_head(n_features, n_tags, standardize=Standardize(zeros, ones))
+        self.net_ = self._make_net(head).initialize()
+        self.net_.module_.eval()
         return self
 
     def predict_proba(self, features):
@@ -289,6 +300,114 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
             )
         self.combination_counts_ = counts[counts >= self.min_support]
         return self
+
+    @classmethod
+    def _rebuild(
+        cls,
+        params,
+        *,
+        tag_names,
+        combinations,
+        combination_counts,
+        constant_tags,
+        embedder=None,
+        estimators=None,
+        joint_seed=None,
+        n_features=None,
+        n_features_in=None,
+        feature_names_in=None,
+    ):
+        """A fitted tagger of a saved structure (for ``load_model``).
+
+        Parameters
+        ----------
+        params : dict
+            Constructor parameters.
+        tag_names, combinations, combination_counts, constant_tags
+            The fitted ``tag_names_``, ``combinations_``, ``combination_counts_``
+            and ``constant_tags_``.
+        embedder : ImageEmbedder or None
+            The fitted embedder (see :meth:`_rebuild_embedder`); None for
+            ``embedder="passthrough"``.
+        estimators : list or None
+            ``mode="independent"``: the fitted per-tag classifiers of the learned
+            (non-constant) tags, in column order.
+        joint_seed : int or None
+            ``mode="joint"``: the seed of the joint network; its weights are
+            placeholders until the saved tensors are loaded into
+            ``estimator_.net_.module_``.
+        n_features : int or None
+            Width of the features the per-tag classifiers see.
+        n_features_in, feature_names_in
+            Set when ``X`` itself was 2-D features (passthrough).
+
+        Returns
+        -------
+        MediumTagger
+        """
+        est = cls(**params)
+        est.embedder_ = embedder
+        if n_features_in is not None:
+            est.n_features_in_ = int(n_features_in)
+            if feature_names_in is not None:
+                est.feature_names_in_ = np.asarray(feature_names_in, dtype=object)
+        est.tag_names_ = np.asarray(list(tag_names), dtype=object)
+        n_tags = len(est.tag_names_)
+        est.constant_tags_ = {int(j): int(v) for j, v in dict(constant_tags).items()}
+        if est.mode == "joint":
+            est.estimator_ = _JointTagNet(
+                lr=est.lr,
+                max_epochs=est.max_epochs,
+                batch_size=est.batch_size,
+                seed=int(joint_seed),
+                verbose=est.verbose,
+            )._rebuild(int(n_features), n_tags)
+        else:
+            est._learned = [j for j in range(n_tags) if j not in est.constant_tags_]
+            if len(estimators) != len(est._learned):
+                raise ValueError(
+                    f"{len(estimators)} per-tag classifiers for "
+                    f"{len(est._learned)} learned tags"
+                )
+            base = est.estimator
+            if base is None:
+                base = LogisticRegression(max_iter=2000)
+            multi = MultiOutputClassifier(base, n_jobs=est.n_jobs)
+            multi.estimators_ = list(estimators)
+            multi.classes_ = [e.classes_ for e in estimators]
+            if n_features is not None:
+                multi.n_features_in_ = int(n_features)
+            est.estimator_ = multi
+        est.classes_ = [np.array([0, 1])] * n_tags
+        est.combinations_ = np.asarray(combinations, dtype=np.int64)
+        est.combination_counts_ = np.asarray(combination_counts, dtype=np.int64)
+        return est
+
+    @staticmethod
+    def _rebuild_embedder(params, *, seed=0, preprocessing=None, n_features_in=None):
+        """A fitted :class:`ImageEmbedder`, backbone weights random until loaded."""
+        from artmedium.estimators._encoding import Encoder
+
+        emb = ImageEmbedder(**params)
+        if n_features_in is not None:
+            emb.n_features_in_ = int(n_features_in)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            emb.encoder_ = Encoder(
+                emb.backbone,
+                None,
+                image_size=emb.image_size,
+                batch_size=emb.batch_size,
+                n_jobs=emb.n_jobs,
+                memory=emb.memory,
+                device=emb.device,
+                random_state=int(seed),
+            )
+        if preprocessing is not None:
+            emb.encoder_.preprocessing = preprocessing
+        emb.n_features_out_ = emb.encoder_.backbone.feature_dim
+        emb._n_features_out = emb.n_features_out_
+        return emb
 
     # ------------------------------------------------------------ torch access
     def to_torch(self):
