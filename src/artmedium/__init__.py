@@ -9,6 +9,7 @@ CNN backbones (:mod:`artmedium.nets`) and estimators with the scikit-learn API
 from artmedium._version import __version__
 from artmedium.datasets import fetch_tate, load_tate, medium_to_tags, tags_to_medium
 from artmedium.estimators import ImageEmbedder, MediumClassifier, MediumTagger
+from artmedium.explain import SaliencyMap
 from artmedium.io import ImageReadError, Preprocessing, read_image, read_images
 from artmedium.nets import get_backbone, list_backbones
 
@@ -18,6 +19,7 @@ __all__ = [
     "MediumClassifier",
     "MediumTagger",
     "Preprocessing",
+    "SaliencyMap",
     "__version__",
     "fetch_tate",
     "get_backbone",

@@ -1,0 +1,222 @@
+"""Error analysis (confused pairs, top losses) and evaluation_report's files."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, balanced_accuracy_score
+
+from artmedium import ImageEmbedder, MediumClassifier, MediumTagger
+from artmedium.explain import evaluation_report, most_confused_pairs, top_losses
+from artmedium.explain._report import atomic_write
+from conftest import make_toy_images
+
+
+def from_confusion(cm, labels):
+    """Label arrays whose confusion matrix is ``cm`` (rows true, columns pred)."""
+    y_true, y_pred = [], []
+    for i, row in enumerate(cm):
+        for j, count in enumerate(row):
+            y_true += [labels[i]] * count
+            y_pred += [labels[j]] * count
+    return np.array(y_true, dtype=object), np.array(y_pred, dtype=object)
+
+
+LABELS = ["engraving", "graphite", "graphite+watercolour", "line engraving"]
+CM = [
+    [10, 0, 0, 7],  # engraving -> line engraving 7
+    [0, 20, 3, 0],  # graphite -> g+w 3
+    [0, 9, 5, 0],  # g+w -> graphite 9
+    [4, 0, 0, 8],  # line engraving -> engraving 4
+]
+
+
+def test_most_confused_pairs_on_a_hand_made_confusion():
+    y_true, y_pred = from_confusion(CM, LABELS)
+    assert most_confused_pairs(y_true, y_pred, k=3) == [
+        ("graphite+watercolour", "graphite", 9),
+        ("engraving", "line engraving", 7),
+        ("line engraving", "engraving", 4),
+    ]
+    assert len(most_confused_pairs(y_true, y_pred, k=10)) == 4  # only real mistakes
+    assert most_confused_pairs(y_true, y_pred, symmetric=True) == [
+        ("graphite", "graphite+watercolour", 12),
+        ("engraving", "line engraving", 11),
+    ]
+    assert most_confused_pairs(y_true, y_true) == []
+    with pytest.raises(ValueError, match="k must"):
+        most_confused_pairs(y_true, y_pred, k=0)
+
+
+def test_most_confused_ties_follow_label_order():
+    y_true, y_pred = from_confusion([[0, 2, 0], [0, 0, 2], [2, 0, 0]], ["a", "b", "c"])
+    pairs = most_confused_pairs(y_true, y_pred, labels=["c", "b", "a"])
+    assert pairs == [("c", "a", 2), ("b", "c", 2), ("a", "b", 2)]
+
+
+class FixedProba(ClassifierMixin, BaseEstimator):
+    """A 'fitted' classifier whose probabilities are given."""
+
+    def __init__(self, proba=None):
+        self.proba = proba
+
+    def fit(self, X, y):
+        self.classes_ = np.array(["ink", "oil", "watercolour"])
+        return self
+
+    def predict_proba(self, X):
+        return np.asarray(self.proba)[np.asarray(X, dtype=int).ravel()]
+
+
+def test_top_losses_order_and_values():
+    proba = np.array(
+        [
+            [0.7, 0.2, 0.1],  # true oil: p=0.2
+            [0.1, 0.8, 0.1],  # true oil: p=0.8
+            [0.05, 0.9, 0.05],  # true ink: p=0.05, the worst
+            [0.3, 0.3, 0.4],  # true watercolour: p=0.4
+        ]
+    )
+    clf = FixedProba(proba).fit(None, None)
+    X = np.arange(4).reshape(-1, 1)
+    y = ["oil", "oil", "ink", "watercolour"]
+    worst = top_losses(clf, X, y, k=3)
+    assert [r["index"] for r in worst] == [2, 0, 3]
+    assert worst[0] == {
+        "index": 2,
+        "true": "ink",
+        "predicted": "oil",
+        "proba_true": 0.05,
+        "loss": pytest.approx(-np.log(0.05)),
+    }
+    assert worst[2]["predicted"] == "watercolour"
+    losses = [r["loss"] for r in top_losses(clf, X, y, k=4)]
+    assert losses == sorted(losses, reverse=True)
+    with pytest.raises(ValueError, match="acrylic"):
+        top_losses(clf, X, ["oil", "oil", "ink", "acrylic"])
+    with pytest.raises(NotFittedError):
+        top_losses(FixedProba(proba), X, y)
+
+
+@pytest.fixture(scope="module")
+def toy():
+    X, y = make_toy_images(n_per_class=12, size=40, seed=0)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def clf(toy):
+    X, y = toy
+    return MediumClassifier(
+        backbone="simple_cnn",
+        weights=None,
+        image_size=32,
+        batch_size=8,
+        random_state=0,
+        max_epochs=2,
+    ).fit(X, y)
+
+
+def test_classifier_report_writes_its_files(clf, toy, tmp_path):
+    pytest.importorskip("matplotlib")
+    X, y = toy
+    out = tmp_path / "report"
+    report = evaluation_report(clf, X, y, out_dir=out, k=4)
+    names = {"confusion_matrix.png", "per_class_accuracy.png", "top_losses.png"}
+    assert set(report["files"]) == names | {"report.json"}
+    assert sorted(p.name for p in out.iterdir()) == sorted(report["files"])  # no tmp
+    for name in names:
+        assert (out / name).read_bytes().startswith(b"\x89PNG")
+    assert json.loads((out / "report.json").read_text()) == report
+    y_pred = clf.predict(X)
+    assert report["kind"] == "classifier" and report["n_samples"] == len(y)
+    assert report["accuracy"] == pytest.approx(accuracy_score(y, y_pred))
+    assert report["balanced_accuracy"] == pytest.approx(
+        balanced_accuracy_score(y, y_pred)
+    )
+    cm = np.array(report["confusion_matrix"])
+    assert cm.sum() == len(y) and np.trace(cm) == np.sum(y == y_pred)
+    assert set(report["labels"]) == set(clf.classes_)
+    assert set(report["per_class"]) == set(clf.classes_)
+    assert len(report["top_losses"]) == 4
+    losses = [r["loss"] for r in report["top_losses"]]
+    assert losses == sorted(losses, reverse=True)
+
+
+def test_report_without_out_dir_writes_nothing(clf, toy, tmp_path, monkeypatch):
+    X, y = toy
+    monkeypatch.chdir(tmp_path)
+    report = evaluation_report(clf, X[:10], y[:10])
+    assert "files" not in report and list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="labels the estimator does not know"):
+        evaluation_report(clf, X[:2], ["striped", "woodcut"])
+
+
+def test_report_of_any_classifier_on_features(tmp_path):
+    pytest.importorskip("matplotlib")
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 3))
+    y = np.where(X[:, 0] > 0, "oil", "ink")
+    report = evaluation_report(LogisticRegression().fit(X, y), X, y, out_dir=tmp_path)
+    assert "top_losses.png" not in report["files"]  # no images to show
+    assert (tmp_path / "per_class_accuracy.png").is_file()
+
+
+def test_tagger_report(toy, tmp_path):
+    pytest.importorskip("matplotlib")
+    X, labels = toy
+    media = np.where(
+        labels == "striped", "Graphite on paper", "Graphite and watercolour on paper"
+    )
+    tagger = MediumTagger(
+        embedder=ImageEmbedder(
+            backbone="simple_cnn", weights=None, image_size=32, random_state=0
+        ),
+        tag_names=["graphite", "watercolour"],
+    ).fit(X, media)
+    report = evaluation_report(tagger, X, media, out_dir=tmp_path)
+    assert report["kind"] == "tagger"
+    assert set(report["files"]) == {
+        "per_tag_accuracy.png",
+        "confusion_matrix.png",
+        "report.json",
+    }
+    assert report["exact_match"] == pytest.approx(tagger.score(X, media))
+    assert set(report["per_tag"]) == {"graphite", "watercolour"}
+    assert json.loads((tmp_path / "report.json").read_text()) == report
+    Y = np.c_[np.ones(len(X)), labels == "dotted"].astype(int)
+    from_matrix = evaluation_report(tagger, X, Y)
+    assert from_matrix["exact_match"] == report["exact_match"]
+    assert from_matrix["medium_accuracy"] == report["medium_accuracy"]
+
+
+def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
+    target = tmp_path / "report.json"
+    target.write_text("old")
+
+    def broken(tmp):
+        with open(tmp, "w") as fh:
+            fh.write("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        atomic_write(target, broken)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_report_needs_a_fitted_probabilistic_estimator(toy):
+    X, y = toy
+    with pytest.raises(NotFittedError):
+        evaluation_report(MediumClassifier(), X, y)
+
+    class NoProba(BaseEstimator):
+        def fit(self, X, y):
+            self.fitted_ = True
+            return self
+
+    with pytest.raises(TypeError, match="predict_proba"):
+        evaluation_report(NoProba().fit(X, y), X, y)
