@@ -12,6 +12,7 @@ from artmedium.estimators import ImageEmbedder, MediumClassifier, MediumTagger
 from artmedium.explain import SaliencyMap
 from artmedium.io import ImageReadError, Preprocessing, read_image, read_images
 from artmedium.nets import get_backbone, list_backbones
+from artmedium.persistence import load_model, save_model
 
 __all__ = [
     "ImageEmbedder",
@@ -24,9 +25,11 @@ __all__ = [
     "fetch_tate",
     "get_backbone",
     "list_backbones",
+    "load_model",
     "load_tate",
     "medium_to_tags",
     "read_image",
     "read_images",
+    "save_model",
     "tags_to_medium",
 ]

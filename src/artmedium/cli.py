@@ -1,16 +1,43 @@
 """The ``artmedium`` command line: thin click commands over the library.
 
 Errors exit with status 1 (:class:`click.ClickException`), usage errors with 2.
+``predict`` also exits 1 when any input could not be read (after writing the
+results of every file it could read).
 """
 
+import csv
+import glob
+import io
+import json
+import os
 import platform
 import sys
+import time
+import uuid
+from pathlib import Path
 
 import click
+import numpy as np
 
 from artmedium._version import __version__
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+#: File name extensions collected from directories (any case). Files named
+#: explicitly, or matched by a glob, are always tried whatever their extension.
+IMAGE_EXTENSIONS = (
+    ".jpg",
+    ".jpeg",
+    ".jpe",
+    ".png",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".bmp",
+    ".gif",
+)
+
+_PLOT_EXTRA = 'pip install "artmedium[plot]"'
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -20,8 +47,11 @@ def main():
 
     \b
     Examples:
+      artmedium predict scans/
+      artmedium predict "scans/**/*.jpg" --format csv --output media.csv
+      artmedium train my_labels.csv --out my_model
+      artmedium evaluate my_model test_labels.csv
       artmedium info
-      artmedium --version
     """
 
 
@@ -61,18 +91,58 @@ def environment_info():
     return info
 
 
+def default_model_line():
+    """One line describing the embedded default model, or saying it is absent.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> isinstance(default_model_line(), str)
+    True
+    """
+    from artmedium.pretrained import default_model_summary
+
+    try:
+        summary = default_model_summary()
+    except (OSError, ValueError) as exc:
+        return f"unreadable ({exc})"
+    if summary is None:
+        return "not installed"
+    parts = [
+        f"{summary['name']} ({summary['estimator']}, {summary['backbone']})",
+        f"{len(summary['classes'])} classes",
+    ]
+    for key, label in (
+        ("accuracy", "held-out accuracy"),
+        ("balanced_accuracy", "balanced accuracy"),
+        ("artist_accuracy", "unseen-artist accuracy"),
+    ):
+        if summary[key] is not None:
+            parts.append(f"{label} {summary[key]:.3f}")
+    return ", ".join(parts)
+
+
 @main.command()
 def info():
-    """Print versions of artmedium and its stack, threads and GPU visibility.
+    """Print versions of artmedium and its stack, threads, GPU and default model.
 
     \b
     Example:
       artmedium info
     """
     items = environment_info()
+    items["default model"] = default_model_line()
     width = max(map(len, items))
     for key, value in items.items():
         click.echo(f"{key:<{width}}  {value}")
+    from artmedium.pretrained import default_model_summary
+
+    summary = default_model_summary()
+    if summary is not None:
+        click.echo(f"{'':<{width}}  classes: {'; '.join(summary['classes'])}")
 
 
 @main.command("fetch-tate")
@@ -136,6 +206,1113 @@ def fetch_tate_command(
     click.echo(result.summary())
     if not result.ok:
         raise click.ClickException(f"{len(result.failed)} thumbnail(s) failed")
+
+
+# ------------------------------------------------------------------ inputs
+
+
+class _Input:
+    """One image to process, or a named input that matched nothing."""
+
+    __slots__ = ("error", "path")
+
+    def __init__(self, path, error=None):
+        self.path = path
+        self.error = error
+
+
+def _has_image_extension(name):
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _walk(folder, recursive):
+    """Image files of a folder, sorted; hidden files and folders are skipped."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
+        found.extend(
+            os.path.join(root, f)
+            for f in sorted(files)
+            if not f.startswith(".") and _has_image_extension(f)
+        )
+    return found
+
+
+def collect_inputs(specs, *, recursive=False):
+    """Expand files, folders and glob patterns into the list of inputs.
+
+    A folder gives its files with an image extension (:data:`IMAGE_EXTENSIONS`,
+    any case; hidden files skipped), in sorted order, and those of its subfolders
+    with ``recursive``. A pattern with ``*``, ``?`` or ``[`` that names no
+    existing file is expanded here (``**`` matches any depth), so quoted globs
+    work on every shell; a pattern that matches nothing becomes an error entry.
+    Any other path, existing or not, is tried as an image. Duplicates are
+    dropped, the first occurrence kept.
+
+    Parameters
+    ----------
+    specs : iterable of str
+        What the user named.
+    recursive : bool, default=False
+        Search the subfolders of folders.
+
+    Returns
+    -------
+    list of _Input
+        ``path`` and ``error`` (None, or why nothing could be read).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> tmp = tempfile.mkdtemp()
+    >>> for name in ("b.png", "a.JPG", "notes.txt"):
+    ...     open(os.path.join(tmp, name), "w").close()
+    >>> [os.path.basename(i.path) for i in collect_inputs([tmp])]
+    ['a.JPG', 'b.png']
+    >>> [i.error for i in collect_inputs([os.path.join(tmp, "*.gif")])]
+    ['no file matches this pattern']
+    """
+    inputs, seen = [], set()
+
+    def add(path, error=None):
+        key = os.path.abspath(path) if error is None else ("error", path)
+        if key not in seen:
+            seen.add(key)
+            inputs.append(_Input(path, error))
+
+    for spec in specs:
+        spec = os.fspath(spec)
+        if os.path.isdir(spec):
+            for path in _walk(spec, recursive):
+                add(path)
+        elif not os.path.lexists(spec) and any(c in spec for c in "*?["):
+            matches = sorted(glob.glob(spec, recursive=True))
+            if not matches:
+                add(spec, "no file matches this pattern")
+            for match in matches:
+                if os.path.isdir(match):
+                    for path in _walk(match, recursive):
+                        add(path)
+                else:
+                    add(match)
+        else:
+            add(spec)
+    return inputs
+
+
+# ------------------------------------------------------------------ models
+
+
+def _load(model, *, device="cpu"):
+    from artmedium.persistence import load_model
+
+    try:
+        return load_model("default" if model is None else model, device=device)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except (OSError, ValueError, TypeError) as exc:
+        name = "the embedded default model" if model is None else model
+        raise click.ClickException(f"cannot load {name}: {exc}") from exc
+
+
+def _preprocessing_of(est):
+    from artmedium.estimators import MediumTagger
+
+    if isinstance(est, MediumTagger):
+        return None if est.embedder_ is None else est.embedder_.encoder_.preprocessing
+    return est.encoder_.preprocessing if est.encoder_ is not None else None
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class _Predictor:
+    """Turns decoded images into result rows for a classifier or a tagger."""
+
+    def __init__(self, est, *, top_k, tags):
+        from artmedium.datasets import tags_to_medium
+        from artmedium.estimators import MediumTagger
+
+        self.est = est
+        self.with_tags = tags
+        self.is_tagger = isinstance(est, MediumTagger)
+        if self.is_tagger:
+            self.tag_names = [str(t) for t in est.tag_names_]
+            self.combinations = np.asarray(est.combinations_)
+            self.combination_names = [
+                tags_to_medium(
+                    [t for t, on in zip(self.tag_names, row) if on],
+                    vocabulary=self.tag_names,
+                )
+                for row in self.combinations
+            ]
+            n_choices = len(self.combinations)
+        else:
+            from artmedium.estimators._class_tags import class_tag_probabilities
+
+            self.classes = est.classes_
+            membership = class_tag_probabilities(
+                np.eye(len(self.classes)), list(self.classes)
+            )
+            from artmedium.datasets import POSTER_TAGS
+
+            self.tag_columns = np.flatnonzero(membership.any(axis=0))
+            self.tag_names = [POSTER_TAGS[j] for j in self.tag_columns]
+            n_choices = len(self.classes)
+        if not tags:
+            self.tag_names = []
+        self.k = min(top_k, n_choices)
+
+    def rows(self, paths, images):
+        if self.is_tagger:
+            return self._tagger_rows(paths, images)
+        return self._classifier_rows(paths, images)
+
+    def _classifier_rows(self, paths, images):
+        from artmedium.estimators._class_tags import class_tag_probabilities
+
+        proba = self.est.predict_proba(images)
+        order = np.argsort(-proba, axis=1, kind="stable")[:, : self.k]
+        if self.tag_names:
+            tag_proba = class_tag_probabilities(proba, list(self.classes))
+            tag_proba = tag_proba[:, self.tag_columns]
+        rows = []
+        for i, path in enumerate(paths):
+            top = [
+                {"medium": _plain(self.classes[j]), "probability": float(proba[i, j])}
+                for j in order[i]
+            ]
+            row = _row(path, top[0]["medium"], top[0]["probability"], top)
+            if self.tag_names:
+                row["tag_probabilities"] = {
+                    t: float(p) for t, p in zip(self.tag_names, tag_proba[i])
+                }
+                row["tags"] = [
+                    t for t, p in zip(self.tag_names, tag_proba[i]) if p >= 0.5
+                ]
+            rows.append(row)
+        return rows
+
+    def _tagger_rows(self, paths, images):
+        from artmedium.datasets import tags_to_medium
+
+        est = self.est
+        proba = np.asarray(est.predict_proba(images), dtype=float)
+        # The decoding MediumTagger.predict applies, on probabilities in hand.
+        chosen = est._decode(proba, est.decode)
+        p = np.clip(proba, 1e-12, 1 - 1e-12)
+        log_on, log_off = np.log(p), np.log1p(-p)
+        # P(tag set) under independent tags, for each valid combination.
+        combo_logp = log_on @ self.combinations.T + log_off @ (1 - self.combinations).T
+        order = np.argsort(-combo_logp, axis=1, kind="stable")[:, : self.k]
+        names = [str(t) for t in est.tag_names_]
+        rows = []
+        for i, path in enumerate(paths):
+            on = [t for t, c in zip(names, chosen[i]) if c]
+            medium = tags_to_medium(on, vocabulary=names)
+            prob = float(np.exp(np.where(chosen[i] == 1, log_on[i], log_off[i]).sum()))
+            top = [
+                {
+                    "medium": self.combination_names[j],
+                    "probability": float(np.exp(combo_logp[i, j])),
+                }
+                for j in order[i]
+            ]
+            row = _row(path, medium, prob, top)
+            if self.tag_names:
+                row["tags"] = on
+                row["tag_probabilities"] = {
+                    t: float(v) for t, v in zip(names, proba[i])
+                }
+            rows.append(row)
+        return rows
+
+
+def _row(path, medium, probability, top_k, error=""):
+    return {
+        "path": path,
+        "medium": medium,
+        "probability": probability,
+        "top_k": top_k,
+        "tags": [],
+        "tag_probabilities": {},
+        "error": error,
+    }
+
+
+# ------------------------------------------------------------------ writers
+
+
+class _CsvWriter:
+    def __init__(self, stream, k, tag_names):
+        self.k = k
+        self.tag_names = tag_names
+        self.writer = csv.writer(stream, lineterminator="\n")
+        self.stream = stream
+
+    def start(self):
+        header = ["path", "medium", "probability"]
+        for r in range(1, self.k + 1):
+            header += [f"top{r}", f"top{r}_probability"]
+        header += ["tags", *(f"tag:{t}" for t in self.tag_names), "error"]
+        self.writer.writerow(header)
+
+    def write(self, rows):
+        for row in rows:
+            line = [
+                row["path"],
+                "" if row["medium"] is None else row["medium"],
+                _fmt(row["probability"], 6),
+            ]
+            for r in range(self.k):
+                if r < len(row["top_k"]):
+                    alt = row["top_k"][r]
+                    line += [alt["medium"], _fmt(alt["probability"], 6)]
+                else:
+                    line += ["", ""]
+            line.append(";".join(row["tags"]))
+            line += [_fmt(row["tag_probabilities"].get(t), 6) for t in self.tag_names]
+            line.append(row["error"])
+            self.writer.writerow(line)
+
+    def finish(self):
+        pass
+
+
+class _JsonLinesWriter:
+    def __init__(self, stream):
+        self.stream = stream
+
+    def start(self):
+        pass
+
+    def write(self, rows):
+        for row in rows:
+            self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+    def finish(self):
+        pass
+
+
+class _JsonWriter:
+    """A JSON array written element by element, so nothing waits in memory."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.first = True
+
+    def start(self):
+        self.stream.write("[")
+
+    def write(self, rows):
+        for row in rows:
+            self.stream.write("\n" if self.first else ",\n")
+            self.stream.write(json.dumps(row, ensure_ascii=False))
+            self.first = False
+
+    def finish(self):
+        self.stream.write("\n]\n" if not self.first else "]\n")
+
+
+class _TableWriter:
+    """Aligned columns; widths come from the first batch (rows stream after it)."""
+
+    columns = ("path", "medium", "probability", "alternatives", "tags", "error")
+
+    def __init__(self, stream, with_tags):
+        self.stream = stream
+        self.with_tags = with_tags
+        self.widths = None
+
+    def start(self):
+        pass
+
+    def _cells(self, row):
+        alternatives = ", ".join(
+            f"{a['medium']} {a['probability']:.3f}" for a in row["top_k"][1:]
+        )
+        cells = {
+            "path": row["path"],
+            "medium": "" if row["medium"] is None else str(row["medium"]),
+            "probability": _fmt(row["probability"], 3),
+            "alternatives": alternatives,
+            "tags": ", ".join(row["tags"]),
+            "error": row["error"],
+        }
+        return [cells[c] for c in self._shown()]
+
+    def _shown(self):
+        return [c for c in self.columns if self.with_tags or c != "tags"]
+
+    def write(self, rows):
+        cells = [self._cells(r) for r in rows]
+        if self.widths is None:
+            header = self._shown()
+            self.widths = [
+                max([len(h)] + [len(c[j]) for c in cells]) for j, h in enumerate(header)
+            ]
+            self._line(header)
+        for c in cells:
+            self._line(c)
+
+    def _line(self, cells):
+        padded = [c.ljust(w) for c, w in zip(cells[:-1], self.widths)] + [cells[-1]]
+        self.stream.write("  ".join(padded).rstrip() + "\n")
+
+    def finish(self):
+        if self.widths is None:
+            self._line(self._shown())
+
+
+def _fmt(value, digits):
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+class _AtomicOutput:
+    """A text file written under a temporary name, renamed into place on commit."""
+
+    def __init__(self, path, *, force):
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise click.ClickException(f"--output {self.path} is a folder, not a file")
+        if self.path.exists() and not force:
+            raise click.ClickException(
+                f"--output {self.path} already exists; pass --force to replace it"
+            )
+        self.tmp = self.path.parent / f".{self.path.name}.{uuid.uuid4().hex[:12]}.part"
+        try:
+            self.stream = open(self.tmp, "x", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot write --output {self.path}: {exc.strerror or exc}"
+            ) from exc
+
+    def commit(self):
+        self.stream.flush()
+        os.fsync(self.stream.fileno())
+        self.stream.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self):
+        self.stream.close()
+        try:
+            os.unlink(self.tmp)
+        except FileNotFoundError:
+            pass
+
+
+# ------------------------------------------------------------------ predict
+
+
+def _batches(inputs, *, batch_size, workers, min_size, max_pixels):
+    """``(entries, n_read)`` per batch: ``(path, image or error text)`` in order."""
+    from artmedium.io import ImageReadError, iter_images
+
+    readable = [i for i, item in enumerate(inputs) if item.error is None]
+    stream = iter_images(
+        (inputs[i].path for i in readable),
+        n_jobs=workers,
+        min_size=min_size,
+        max_pixels=max_pixels,
+    )
+    entries, n_images, next_input = [], 0, 0
+    for j, item in stream:
+        position = readable[j]
+        # Inputs that matched nothing keep their place among the others.
+        while next_input < position:
+            entries.append((inputs[next_input].path, inputs[next_input].error))
+            next_input += 1
+        next_input = position + 1
+        if isinstance(item, ImageReadError):
+            entries.append((inputs[position].path, item.reason))
+        else:
+            entries.append((inputs[position].path, item))
+            n_images += 1
+        # Unreadable files weigh nothing, but a long run of them still streams.
+        if n_images >= batch_size or len(entries) >= 8 * batch_size:
+            yield entries
+            entries, n_images = [], 0
+    for rest in inputs[next_input:]:
+        entries.append((rest.path, rest.error))
+    if entries:
+        yield entries
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--model",
+    "-m",
+    default=None,
+    metavar="DIR",
+    help="A model folder saved by 'artmedium train' or save_model "
+    "[default: the embedded model].",
+)
+@click.option("--recursive", "-r", is_flag=True, help="Search subfolders too.")
+@click.option(
+    "--top-k",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="How many most probable media to list per image.",
+)
+@click.option(
+    "--tags/--no-tags",
+    default=True,
+    show_default=True,
+    help="Report the media tags and their probabilities.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "jsonl", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write to this file (complete or not at all) instead of stdout.",
+)
+@click.option("--force", "-f", is_flag=True, help="Replace an existing --output.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Images per forward pass (and per chunk of output).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=min(4, os.cpu_count() or 1),
+    show_default=True,
+    help="Image decoding threads.",
+)
+@click.option(
+    "--on-error",
+    type=click.Choice(["skip", "fail"]),
+    default="skip",
+    show_default=True,
+    help="skip: an unreadable file gets an error row and the rest go on; "
+    "fail: stop at the first one.",
+)
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Refuse images with more pixels [default: Pillow's limit, about 89 M].",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def predict(
+    paths,
+    model,
+    recursive,
+    top_k,
+    tags,
+    fmt,
+    output,
+    force,
+    batch_size,
+    workers,
+    on_error,
+    max_pixels,
+    quiet,
+):
+    """Predict the medium, its probability and the media tags of images.
+
+    PATHS are image files, folders (their .jpg, .jpeg, .png, .tif, .tiff,
+    .webp, .bmp and .gif files; subfolders with --recursive) and glob patterns,
+    quoted or not ("scans/**/*.tif"). A file named explicitly is always tried.
+    Results stream out in input order, one row per image: path, medium,
+    probability, the --top-k most probable media, the tags and an error column
+    (empty when the image was read). Exit status 1 when any file could not be
+    read, 2 for a usage error.
+
+    \b
+    Examples:
+      artmedium predict scans/
+      artmedium predict -r scans/ --format csv --output media.csv
+      artmedium predict "scans/*.jpg" --format jsonl --top-k 5
+      artmedium predict scan.tif --model my_model --no-tags
+    """
+    inputs = collect_inputs(paths, recursive=recursive)
+    if not inputs:
+        raise click.ClickException(
+            "no image files found in " + ", ".join(paths) + " (folders are searched "
+            f"for {', '.join(IMAGE_EXTENSIONS)} files"
+            + ("" if recursive else "; add --recursive for subfolders")
+            + ")"
+        )
+    est = _load(model)
+    prep = _preprocessing_of(est)
+    if prep is None:
+        raise click.ClickException(
+            "this model was fitted on 2-D features, not images: it cannot read image "
+            "files"
+        )
+    predictor = _Predictor(est, top_k=top_k, tags=tags)
+    sink = _AtomicOutput(output, force=force) if output is not None else None
+    stream = sink.stream if sink is not None else sys.stdout
+    writer = {
+        "csv": lambda: _CsvWriter(stream, predictor.k, predictor.tag_names),
+        "jsonl": lambda: _JsonLinesWriter(stream),
+        "json": lambda: _JsonWriter(stream),
+        "table": lambda: _TableWriter(stream, bool(predictor.tag_names)),
+    }[fmt]()
+    show_progress = not quiet and sys.stderr.isatty() and len(inputs) > batch_size
+    bar = (
+        click.progressbar(length=len(inputs), label="predicting", file=sys.stderr)
+        if show_progress
+        else None
+    )
+    failed = []
+    fail_error = None
+    try:
+        writer.start()
+        for entries in _batches(
+            inputs,
+            batch_size=batch_size,
+            workers=workers,
+            min_size=prep.min_decode_size,
+            max_pixels=max_pixels,
+        ):
+            if on_error == "fail":
+                bad = next((e for e in entries if isinstance(e[1], str)), None)
+                if bad is not None:
+                    entries = entries[: entries.index(bad)]
+                    fail_error = f"cannot read {bad[0]}: {bad[1]}"
+            good = [(p, im) for p, im in entries if not isinstance(im, str)]
+            rows_of = {}
+            if good:
+                paths_ok, images = zip(*good)
+                try:
+                    predicted = predictor.rows(list(paths_ok), list(images))
+                except (ValueError, RuntimeError) as exc:
+                    raise click.ClickException(f"prediction failed: {exc}") from exc
+                rows_of = {id(im): r for (_, im), r in zip(good, predicted)}
+            rows = []
+            for path, item in entries:
+                if isinstance(item, str):
+                    rows.append(_row(path, None, None, [], error=item))
+                    failed.append(path)
+                else:
+                    rows.append(rows_of[id(item)])
+            writer.write(rows)
+            if bar is not None:
+                bar.update(len(rows))
+            if fail_error is not None:
+                break
+        writer.finish()
+    except BaseException:
+        if sink is not None:
+            sink.abort()
+        raise
+    finally:
+        if bar is not None:
+            bar.render_finish()
+    if fail_error is not None:
+        # --on-error fail: an output file is all or nothing.
+        if sink is not None:
+            sink.abort()
+        raise click.ClickException(fail_error)
+    if sink is not None:
+        try:
+            sink.commit()
+        except OSError as exc:
+            sink.abort()
+            raise click.ClickException(f"cannot write {output}: {exc}") from exc
+    if failed:
+        click.echo(
+            f"error: {len(failed)} of {len(inputs)} input(s) could not be read "
+            "(see the error column)",
+            err=True,
+        )
+        sys.exit(1)
+
+
+# ------------------------------------------------------------------ data
+
+
+def _read_label_csv(path):
+    """A CSV of ``path,label`` rows: (paths, labels); paths relative to the CSV."""
+    base = Path(path).resolve().parent
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            fields = [f.strip().lower() for f in (reader.fieldnames or [])]
+            if "path" not in fields or "label" not in fields:
+                raise click.ClickException(
+                    f"{path}: a CSV of labelled images needs a header row with the "
+                    f"columns path,label; found {reader.fieldnames}"
+                )
+            reader.fieldnames = fields
+            paths, labels = [], []
+            for line, row in enumerate(reader, start=2):
+                image = (row.get("path") or "").strip()
+                label = (row.get("label") or "").strip()
+                if not image and not label:
+                    continue
+                if not image or not label:
+                    raise click.ClickException(
+                        f"{path}, line {line}: both path and label are needed"
+                    )
+                paths.append(str(base / image))
+                labels.append(label)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise click.ClickException(f"cannot read {path}: {exc}") from exc
+    if not paths:
+        raise click.ClickException(f"{path} lists no images")
+    return np.array(paths, dtype=object), np.array(labels, dtype=object)
+
+
+def _load_data(data, *, classes, max_images, seed):
+    """DATA (a Tate folder or a CSV file) -> (X, y, description)."""
+    data = Path(data)
+    if data.is_dir():
+        from artmedium.datasets import load_tate
+
+        try:
+            bunch = load_tate(
+                data_home=data, classes=None if classes == "all" else classes
+            )
+        except (OSError, ValueError) as exc:
+            raise click.ClickException(
+                f"cannot load Tate data from {data}: {exc}"
+            ) from exc
+        X, y, kind = bunch.data, bunch.target, "tate"
+    else:
+        X, y = _read_label_csv(data)
+        kind = "csv"
+    if max_images is not None and max_images < len(y):
+        from sklearn.model_selection import train_test_split
+
+        try:
+            X, _, y, _ = train_test_split(
+                X, y, train_size=max_images, stratify=y, random_state=seed
+            )
+        except ValueError:  # too few images for a stratified sample
+            X, _, y, _ = train_test_split(
+                X, y, train_size=max_images, random_state=seed
+            )
+    labels, counts = np.unique(y, return_counts=True)
+    description = {
+        "source": str(data),
+        "kind": kind,
+        "n_images": int(len(y)),
+        "class_counts": {str(c): int(n) for c, n in zip(labels, counts)},
+    }
+    return X, y, description
+
+
+# ------------------------------------------------------------------ train
+
+
+def _parse_freeze(value):
+    if value in ("backbone", "none"):
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise click.BadParameter(
+            "must be 'backbone', 'none' or the number of trainable last stages"
+        ) from None
+
+
+@main.command()
+@click.argument("data", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out",
+    "-o",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder to save the trained model to.",
+)
+@click.option("--force", "-f", is_flag=True, help="Replace a model saved at --out.")
+@click.option(
+    "--classes",
+    type=click.Choice(["poster", "all"]),
+    default="poster",
+    show_default=True,
+    help="For a Tate folder: the poster's ten mediums or every medium.",
+)
+@click.option(
+    "--backbone", default="efficientnet_lite0", show_default=True, help="CNN backbone."
+)
+@click.option(
+    "--weights",
+    default="imagenet",
+    show_default=True,
+    help="Initial backbone weights: imagenet, none, or a weights file.",
+)
+@click.option(
+    "--freeze",
+    default="2",
+    show_default=True,
+    help="What trains: 'backbone' (head only), 'none' (everything) or the number "
+    "of last backbone stages trained with the head.",
+)
+@click.option("--epochs", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option(
+    "--lr", type=click.FloatRange(min=0, min_open=True), default=3e-4, show_default=True
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option(
+    "--optimizer",
+    type=click.Choice(["adam", "adamw", "sgd"]),
+    default="adam",
+    show_default=True,
+)
+@click.option(
+    "--weight-decay", type=click.FloatRange(min=0), default=1e-4, show_default=True
+)
+@click.option(
+    "--dropout",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.2,
+    show_default=True,
+)
+@click.option("--augment/--no-augment", default=True, show_default=True)
+@click.option(
+    "--class-weight",
+    type=click.Choice(["none", "balanced"]),
+    default="none",
+    show_default=True,
+    help="balanced: weight the loss by inverse class frequency.",
+)
+@click.option(
+    "--image-size",
+    type=click.IntRange(min=8),
+    default=None,
+    help="Network input size [default: the backbone's, 224].",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--max-images",
+    type=click.IntRange(min=2),
+    default=None,
+    help="Train on a stratified sample of this many images.",
+)
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Cache frozen-stage activations here (faster reruns).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Image decoding threads.",
+)
+@click.option("--half", is_flag=True, help="Store the weights as float16 (half size).")
+@click.option("--verbose", "-v", is_flag=True, help="Print a line per epoch.")
+def train(
+    data,
+    out,
+    force,
+    classes,
+    backbone,
+    weights,
+    freeze,
+    epochs,
+    lr,
+    batch_size,
+    optimizer,
+    weight_decay,
+    dropout,
+    augment,
+    class_weight,
+    image_size,
+    seed,
+    max_images,
+    cache,
+    workers,
+    half,
+    verbose,
+):
+    """Train a MediumClassifier on labelled images and save it to --out.
+
+    DATA is a Tate folder (artwork_data.csv and images/, as fetch-tate makes)
+    or a CSV file with a header row path,label (paths relative to the CSV).
+    The defaults are the recipe of the embedded model: EfficientNet-Lite0 from
+    ImageNet weights, last two stages fine-tuned, Adam, 8 epochs.
+
+    \b
+    Examples:
+      artmedium train ~/scikit_learn_data/tate --out tate_model
+      artmedium train labels.csv --out my_model --epochs 4 --freeze backbone
+      artmedium train labels.csv --out small --backbone simple_cnn --weights none \\
+          --freeze none --image-size 64
+    """
+    from artmedium.estimators import MediumClassifier
+    from artmedium.persistence import SIDECAR, save_model
+
+    if out.exists() and not force:
+        raise click.ClickException(
+            f"--out {out} already exists; pass --force to replace it"
+        )
+    if out.exists() and not (out / SIDECAR).is_file():
+        raise click.ClickException(
+            f"--out {out} exists and is not a saved model; refusing to replace it"
+        )
+    freeze = _parse_freeze(freeze)
+    X, y, description = _load_data(
+        data, classes=classes, max_images=max_images, seed=seed
+    )
+    if len(description["class_counts"]) < 2:
+        raise click.ClickException(
+            f"{data} holds fewer than 2 classes: nothing to learn"
+        )
+    clf = MediumClassifier(
+        backbone=backbone,
+        weights=None if weights.lower() == "none" else weights,
+        freeze=freeze,
+        augment=augment,
+        lr=lr,
+        max_epochs=epochs,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        weight_decay=weight_decay,
+        dropout=dropout,
+        class_weight=None if class_weight == "none" else class_weight,
+        image_size=image_size,
+        memory=None if cache is None else str(cache),
+        n_jobs=workers,
+        random_state=seed,
+        verbose=int(verbose),
+    )
+    click.echo(
+        f"training on {description['n_images']} images of "
+        f"{len(description['class_counts'])} classes...",
+        err=True,
+    )
+    start = time.perf_counter()
+    try:
+        clf.fit(X, y)
+    except (ValueError, ImportError, OSError, RuntimeError) as exc:
+        raise click.ClickException(f"training failed: {exc}") from exc
+    seconds = time.perf_counter() - start
+    metadata = {
+        "training_data": description,
+        "training_seconds": round(seconds, 1),
+        "trained_with": f"artmedium {__version__} train",
+    }
+    try:
+        save_model(clf, out, metadata=metadata, half=half, overwrite=force)
+    except (OSError, TypeError, ValueError) as exc:
+        raise click.ClickException(f"cannot save the model to {out}: {exc}") from exc
+    click.echo(
+        f"saved {out}: {len(clf.classes_)} classes, {description['n_images']} images, "
+        f"{seconds:.0f} s"
+    )
+
+
+# ------------------------------------------------------------------ evaluate
+
+
+def _require_matplotlib(what):
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise click.ClickException(f"{what} needs matplotlib: {_PLOT_EXTRA}")
+
+
+@main.command()
+@click.argument("model")
+@click.argument("data", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write figures and report.json to this folder (needs matplotlib).",
+)
+@click.option(
+    "--classes",
+    type=click.Choice(["poster", "all"]),
+    default="poster",
+    show_default=True,
+    help="For a Tate folder: the poster's ten mediums or every medium.",
+)
+@click.option(
+    "--max-images",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Evaluate on a stratified sample of this many images.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def evaluate(model, data, out, classes, max_images, seed, as_json):
+    """Score a saved model on labelled images.
+
+    MODEL is a saved model folder, or 'default' for the embedded model. DATA is
+    a Tate folder or a CSV file with a header row path,label. Prints accuracy,
+    balanced accuracy and per-class accuracy (a tagger: exact match, Hamming
+    loss and per-tag accuracy); with --out, also writes the figures and
+    report.json there.
+
+    \b
+    Examples:
+      artmedium evaluate default ~/scikit_learn_data/tate --max-images 500
+      artmedium evaluate my_model test.csv --out report/
+    """
+    if out is not None:
+        _require_matplotlib("evaluate --out")
+    try:
+        from artmedium.explain import evaluation_report
+    except ImportError as exc:
+        raise click.ClickException(
+            f"the evaluation report is unavailable: {exc}"
+        ) from exc
+
+    est = _load(None if model == "default" else model)
+    X, y, description = _load_data(
+        data, classes=classes, max_images=max_images, seed=seed
+    )
+    try:
+        report = evaluation_report(est, X, y, out_dir=out)
+    except ImportError as exc:
+        raise click.ClickException(f"{exc}") from exc
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(f"evaluation failed: {exc}") from exc
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"model: {model}")
+    click.echo(f"data: {data} ({description['n_images']} images)")
+    if "accuracy" in report:
+        click.echo(f"accuracy: {report['accuracy']:.4f}")
+        click.echo(f"balanced accuracy: {report['balanced_accuracy']:.4f}")
+        per = report.get("per_class", {})
+        click.echo("per-class accuracy:")
+        width = max((len(str(k)) for k in per), default=0)
+        for label, scores in per.items():
+            click.echo(
+                f"  {label:<{width}}  {scores['accuracy']:.3f}  (n={scores['support']})"
+            )
+    else:
+        click.echo(f"exact match: {report['exact_match']:.4f}")
+        click.echo(f"hamming loss: {report['hamming_loss']:.4f}")
+        if report.get("medium_accuracy") is not None:
+            click.echo(f"medium accuracy: {report['medium_accuracy']:.4f}")
+        per = report.get("per_tag", {})
+        click.echo("per-tag accuracy:")
+        width = max((len(str(k)) for k in per), default=0)
+        for tag, scores in per.items():
+            click.echo(f"  {tag:<{width}}  {scores['accuracy']:.3f}")
+    if out is not None:
+        click.echo(f"wrote {', '.join(report.get('files', []))} to {out}")
+
+
+# ------------------------------------------------------------------ saliency
+
+
+def _save_figure(fig, path):
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
+    try:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
+        tmp.write_bytes(buffer.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@main.command()
+@click.argument("model")
+@click.argument("images", nargs=-1, required=True)
+@click.option(
+    "--out",
+    "-o",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the PNG overlays (created if needed; files are replaced).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["gradient", "smoothgrad", "gradcam", "integrated_gradients"]),
+    default="gradient",
+    show_default=True,
+    help="Saliency method.",
+)
+@click.option(
+    "--target",
+    default="predicted",
+    show_default=True,
+    help="Explain the predicted class, or this class label / tag name.",
+)
+@click.option("--recursive", "-r", is_flag=True, help="Search subfolders too.")
+def saliency(model, images, out, method, target, recursive):
+    """Write a saliency overlay (PNG) per image: where the model looks.
+
+    MODEL is a saved model folder, or 'default' for the embedded model.
+    IMAGES are files, folders or glob patterns, as for predict. Each PNG,
+    named <image name>_saliency.png, shows the image as the network sees it
+    and the map over it. Exit status 1 if any image could not be read.
+
+    \b
+    Examples:
+      artmedium saliency default scan.jpg --out maps/
+      artmedium saliency my_model "scans/*.jpg" --out maps/ --method smoothgrad
+    """
+    from artmedium.io import read_image
+
+    _require_matplotlib("saliency")
+    try:
+        from artmedium.explain import SaliencyMap, plot_saliency
+    except ImportError as exc:
+        raise click.ClickException(f"saliency maps are unavailable: {exc}") from exc
+
+    inputs = collect_inputs(images, recursive=recursive)
+    if not inputs:
+        raise click.ClickException("no image files found in " + ", ".join(images))
+    est = _load(None if model == "default" else model)
+    try:
+        explainer = SaliencyMap(est, method=method, target=target, random_state=0).fit()
+    except (ValueError, TypeError) as exc:
+        raise click.ClickException(f"cannot explain this model: {exc}") from exc
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(f"cannot create --out {out}: {exc}") from exc
+    failed, used = 0, set()
+    for item in inputs:
+        if item.error is not None:
+            click.echo(f"error: {item.path}: {item.error}", err=True)
+            failed += 1
+            continue
+        try:
+            image = read_image(item.path)
+        except ValueError as exc:
+            click.echo(f"error: {exc}", err=True)
+            failed += 1
+            continue
+        maps, explained = explainer.explain([image])
+        shown = explainer.input_images([image])
+        stem = Path(item.path).stem
+        name, n = f"{stem}_saliency.png", 1
+        while name in used:
+            n += 1
+            name = f"{stem}-{n}_saliency.png"
+        used.add(name)
+        fig = plot_saliency(
+            shown, maps, titles=[f"{Path(item.path).name}: {explained[0]}"], ncols=1
+        )
+        try:
+            _save_figure(fig, out / name)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {out / name}: {exc}") from exc
+        click.echo(str(out / name))
+    if failed:
+        click.echo(f"error: {failed} image(s) could not be read", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

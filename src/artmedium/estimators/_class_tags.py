@@ -1,0 +1,54 @@
+"""Tag probabilities of a medium classifier, by marginalising over its classes."""
+
+import numpy as np
+
+from artmedium.datasets import POSTER_TAGS, tag_matrix
+
+
+def class_tag_probabilities(proba, classes, vocabulary=None):
+    """Probability of each media tag implied by class probabilities.
+
+    A classifier over medium descriptions ("Graphite and watercolour on paper",
+    ...) says nothing about tags directly; but its classes are mutually exclusive,
+    so the probability that a tag is present is the total probability of the
+    classes whose description has that tag (:func:`artmedium.datasets.medium_to_tags`):
+    ``P(tag) = sum of P(class) over classes with the tag``.
+
+    Parameters
+    ----------
+    proba : array-like of shape (n_samples, n_classes)
+        Class probabilities, columns in the order of ``classes`` (e.g.
+        ``MediumClassifier.predict_proba``).
+    classes : sequence of str
+        The medium description of each column (``classes_``). Classes that are
+        not strings have no tags.
+    vocabulary : None, Vocabulary or sequence of str, default=None
+        The tags; None means :data:`artmedium.datasets.POSTER_TAGS`.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_tags)
+        Columns in vocabulary order. A tag that no class has gets 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> classes = ["Graphite on paper", "Graphite and watercolour on paper",
+    ...            "Oil paint on canvas"]
+    >>> p = class_tag_probabilities([[0.5, 0.3, 0.2]], classes,
+    ...                             vocabulary=["graphite", "watercolour", "canvas"])
+    >>> p.round(2).tolist()
+    [[0.8, 0.3, 0.2]]
+    """
+    proba = np.asarray(proba, dtype=float)
+    classes = list(classes)
+    if proba.ndim != 2 or proba.shape[1] != len(classes):
+        raise ValueError(
+            f"proba must have shape (n_samples, {len(classes)}), one column per "
+            f"class; got {proba.shape}."
+        )
+    if vocabulary is None:
+        vocabulary = POSTER_TAGS
+    names = [c if isinstance(c, str) else "" for c in classes]
+    membership = tag_matrix(names, vocabulary=vocabulary).astype(float)
+    return proba @ membership
