@@ -6,7 +6,6 @@ results of every file it could read).
 """
 
 import csv
-import glob
 import io
 import json
 import os
@@ -21,23 +20,26 @@ import numpy as np
 
 from artmedium._version import __version__
 
+# collect_inputs and IMAGE_EXTENSIONS lived here before artmedium.inference:
+# importing them from the CLI keeps working.
+from artmedium.inference import IMAGE_EXTENSIONS, BatchPredictor, collect_inputs
+
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
-#: File name extensions collected from directories (any case). Files named
-#: explicitly, or matched by a glob, are always tried whatever their extension.
-IMAGE_EXTENSIONS = (
-    ".jpg",
-    ".jpeg",
-    ".jpe",
-    ".png",
-    ".tif",
-    ".tiff",
-    ".webp",
-    ".bmp",
-    ".gif",
-)
-
 _PLOT_EXTRA = 'pip install "artmedium[plot]"'
+
+# Options shared verbatim by several commands (same names, help and defaults).
+_quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+_recursive_option = click.option(
+    "--recursive", "-r", is_flag=True, help="Search subfolders too."
+)
+_tate_classes_option = click.option(
+    "--classes",
+    type=click.Choice(["poster", "all"]),
+    default="poster",
+    show_default=True,
+    help="For a Tate folder: the poster's ten mediums or every medium.",
+)
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -178,7 +180,7 @@ def info():
     help="Replace scheme and host of thumbnail URLs (a mirror).",
 )
 @click.option("--metadata-url", default=None, help="Where to get artwork_data.csv.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_quiet_option
 def fetch_tate_command(
     data_home, classes, max_images, n_jobs, url_prefix, metadata_url, quiet
 ):
@@ -208,98 +210,6 @@ def fetch_tate_command(
         raise click.ClickException(f"{len(result.failed)} thumbnail(s) failed")
 
 
-# ------------------------------------------------------------------ inputs
-
-
-class _Input:
-    """One image to process, or a named input that matched nothing."""
-
-    __slots__ = ("error", "path")
-
-    def __init__(self, path, error=None):
-        self.path = path
-        self.error = error
-
-
-def _has_image_extension(name):
-    return name.lower().endswith(IMAGE_EXTENSIONS)
-
-
-def _walk(folder, recursive):
-    """Image files of a folder, sorted; hidden files and folders are skipped."""
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
-        found.extend(
-            os.path.join(root, f)
-            for f in sorted(files)
-            if not f.startswith(".") and _has_image_extension(f)
-        )
-    return found
-
-
-def collect_inputs(specs, *, recursive=False):
-    """Expand files, folders and glob patterns into the list of inputs.
-
-    A folder gives its files with an image extension (:data:`IMAGE_EXTENSIONS`,
-    any case; hidden files skipped), in sorted order, and those of its subfolders
-    with ``recursive``. A pattern with ``*``, ``?`` or ``[`` that names no
-    existing file is expanded here (``**`` matches any depth), so quoted globs
-    work on every shell; a pattern that matches nothing becomes an error entry.
-    Any other path, existing or not, is tried as an image. Duplicates are
-    dropped, the first occurrence kept.
-
-    Parameters
-    ----------
-    specs : iterable of str
-        What the user named.
-    recursive : bool, default=False
-        Search the subfolders of folders.
-
-    Returns
-    -------
-    list of _Input
-        ``path`` and ``error`` (None, or why nothing could be read).
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> tmp = tempfile.mkdtemp()
-    >>> for name in ("b.png", "a.JPG", "notes.txt"):
-    ...     open(os.path.join(tmp, name), "w").close()
-    >>> [os.path.basename(i.path) for i in collect_inputs([tmp])]
-    ['a.JPG', 'b.png']
-    >>> [i.error for i in collect_inputs([os.path.join(tmp, "*.gif")])]
-    ['no file matches this pattern']
-    """
-    inputs, seen = [], set()
-
-    def add(path, error=None):
-        key = os.path.abspath(path) if error is None else ("error", path)
-        if key not in seen:
-            seen.add(key)
-            inputs.append(_Input(path, error))
-
-    for spec in specs:
-        spec = os.fspath(spec)
-        if os.path.isdir(spec):
-            for path in _walk(spec, recursive):
-                add(path)
-        elif not os.path.lexists(spec) and any(c in spec for c in "*?["):
-            matches = sorted(glob.glob(spec, recursive=True))
-            if not matches:
-                add(spec, "no file matches this pattern")
-            for match in matches:
-                if os.path.isdir(match):
-                    for path in _walk(match, recursive):
-                        add(path)
-                else:
-                    add(match)
-        else:
-            add(spec)
-    return inputs
-
-
 # ------------------------------------------------------------------ models
 
 
@@ -315,328 +225,24 @@ def _load(model, *, device="cpu"):
         raise click.ClickException(f"cannot load {name}: {exc}") from exc
 
 
-def _preprocessing_of(est):
-    from artmedium.estimators import MediumTagger
-
-    if isinstance(est, MediumTagger):
-        return None if est.embedder_ is None else est.embedder_.encoder_.preprocessing
-    return est.encoder_.preprocessing if est.encoder_ is not None else None
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
-
-
-class _Predictor:
-    """Turns decoded images into result rows for a classifier or a tagger."""
-
-    def __init__(self, est, *, top_k, tags):
-        from artmedium.datasets import tags_to_medium
-        from artmedium.estimators import MediumTagger
-
-        self.est = est
-        self.with_tags = tags
-        self.is_tagger = isinstance(est, MediumTagger)
-        if self.is_tagger:
-            self.tag_names = [str(t) for t in est.tag_names_]
-            self.combinations = np.asarray(est.combinations_)
-            self.combination_names = [
-                tags_to_medium(
-                    [t for t, on in zip(self.tag_names, row) if on],
-                    vocabulary=self.tag_names,
-                )
-                for row in self.combinations
-            ]
-            n_choices = len(self.combinations)
-        else:
-            from artmedium.estimators._class_tags import class_tag_probabilities
-
-            self.classes = est.classes_
-            membership = class_tag_probabilities(
-                np.eye(len(self.classes)), list(self.classes)
-            )
-            from artmedium.datasets import POSTER_TAGS
-
-            self.tag_columns = np.flatnonzero(membership.any(axis=0))
-            self.tag_names = [POSTER_TAGS[j] for j in self.tag_columns]
-            n_choices = len(self.classes)
-        if not tags:
-            self.tag_names = []
-        self.k = min(top_k, n_choices)
-
-    def rows(self, paths, images):
-        if self.is_tagger:
-            return self._tagger_rows(paths, images)
-        return self._classifier_rows(paths, images)
-
-    def _classifier_rows(self, paths, images):
-        from artmedium.estimators._class_tags import class_tag_probabilities
-
-        proba = self.est.predict_proba(images)
-        order = np.argsort(-proba, axis=1, kind="stable")[:, : self.k]
-        if self.tag_names:
-            tag_proba = class_tag_probabilities(proba, list(self.classes))
-            tag_proba = tag_proba[:, self.tag_columns]
-        rows = []
-        for i, path in enumerate(paths):
-            top = [
-                {"medium": _plain(self.classes[j]), "probability": float(proba[i, j])}
-                for j in order[i]
-            ]
-            row = _row(path, top[0]["medium"], top[0]["probability"], top)
-            if self.tag_names:
-                row["tag_probabilities"] = {
-                    t: float(p) for t, p in zip(self.tag_names, tag_proba[i])
-                }
-                row["tags"] = [
-                    t for t, p in zip(self.tag_names, tag_proba[i]) if p >= 0.5
-                ]
-            rows.append(row)
-        return rows
-
-    def _tagger_rows(self, paths, images):
-        from artmedium.datasets import tags_to_medium
-
-        est = self.est
-        proba = np.asarray(est.predict_proba(images), dtype=float)
-        # The decoding MediumTagger.predict applies, on probabilities in hand.
-        chosen = est._decode(proba, est.decode)
-        p = np.clip(proba, 1e-12, 1 - 1e-12)
-        log_on, log_off = np.log(p), np.log1p(-p)
-        # P(tag set) under independent tags, for each valid combination.
-        combo_logp = log_on @ self.combinations.T + log_off @ (1 - self.combinations).T
-        order = np.argsort(-combo_logp, axis=1, kind="stable")[:, : self.k]
-        names = [str(t) for t in est.tag_names_]
-        rows = []
-        for i, path in enumerate(paths):
-            on = [t for t, c in zip(names, chosen[i]) if c]
-            medium = tags_to_medium(on, vocabulary=names)
-            prob = float(np.exp(np.where(chosen[i] == 1, log_on[i], log_off[i]).sum()))
-            top = [
-                {
-                    "medium": self.combination_names[j],
-                    "probability": float(np.exp(combo_logp[i, j])),
-                }
-                for j in order[i]
-            ]
-            row = _row(path, medium, prob, top)
-            if self.tag_names:
-                row["tags"] = on
-                row["tag_probabilities"] = {
-                    t: float(v) for t, v in zip(names, proba[i])
-                }
-            rows.append(row)
-        return rows
-
-
-def _row(path, medium, probability, top_k, error=""):
-    return {
-        "path": path,
-        "medium": medium,
-        "probability": probability,
-        "top_k": top_k,
-        "tags": [],
-        "tag_probabilities": {},
-        "error": error,
-    }
-
-
-# ------------------------------------------------------------------ writers
-
-
-class _CsvWriter:
-    def __init__(self, stream, k, tag_names):
-        self.k = k
-        self.tag_names = tag_names
-        self.writer = csv.writer(stream, lineterminator="\n")
-        self.stream = stream
-
-    def start(self):
-        header = ["path", "medium", "probability"]
-        for r in range(1, self.k + 1):
-            header += [f"top{r}", f"top{r}_probability"]
-        header += ["tags", *(f"tag:{t}" for t in self.tag_names), "error"]
-        self.writer.writerow(header)
-
-    def write(self, rows):
-        for row in rows:
-            line = [
-                row["path"],
-                "" if row["medium"] is None else row["medium"],
-                _fmt(row["probability"], 6),
-            ]
-            for r in range(self.k):
-                if r < len(row["top_k"]):
-                    alt = row["top_k"][r]
-                    line += [alt["medium"], _fmt(alt["probability"], 6)]
-                else:
-                    line += ["", ""]
-            line.append(";".join(row["tags"]))
-            line += [_fmt(row["tag_probabilities"].get(t), 6) for t in self.tag_names]
-            line.append(row["error"])
-            self.writer.writerow(line)
-
-    def finish(self):
-        pass
-
-
-class _JsonLinesWriter:
-    def __init__(self, stream):
-        self.stream = stream
-
-    def start(self):
-        pass
-
-    def write(self, rows):
-        for row in rows:
-            self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-    def finish(self):
-        pass
-
-
-class _JsonWriter:
-    """A JSON array written element by element, so nothing waits in memory."""
-
-    def __init__(self, stream):
-        self.stream = stream
-        self.first = True
-
-    def start(self):
-        self.stream.write("[")
-
-    def write(self, rows):
-        for row in rows:
-            self.stream.write("\n" if self.first else ",\n")
-            self.stream.write(json.dumps(row, ensure_ascii=False))
-            self.first = False
-
-    def finish(self):
-        self.stream.write("\n]\n" if not self.first else "]\n")
-
-
-class _TableWriter:
-    """Aligned columns; widths come from the first batch (rows stream after it)."""
-
-    columns = ("path", "medium", "probability", "alternatives", "tags", "error")
-
-    def __init__(self, stream, with_tags):
-        self.stream = stream
-        self.with_tags = with_tags
-        self.widths = None
-
-    def start(self):
-        pass
-
-    def _cells(self, row):
-        alternatives = ", ".join(
-            f"{a['medium']} {a['probability']:.3f}" for a in row["top_k"][1:]
-        )
-        cells = {
-            "path": row["path"],
-            "medium": "" if row["medium"] is None else str(row["medium"]),
-            "probability": _fmt(row["probability"], 3),
-            "alternatives": alternatives,
-            "tags": ", ".join(row["tags"]),
-            "error": row["error"],
-        }
-        return [cells[c] for c in self._shown()]
-
-    def _shown(self):
-        return [c for c in self.columns if self.with_tags or c != "tags"]
-
-    def write(self, rows):
-        cells = [self._cells(r) for r in rows]
-        if self.widths is None:
-            header = self._shown()
-            self.widths = [
-                max([len(h)] + [len(c[j]) for c in cells]) for j, h in enumerate(header)
-            ]
-            self._line(header)
-        for c in cells:
-            self._line(c)
-
-    def _line(self, cells):
-        padded = [c.ljust(w) for c, w in zip(cells[:-1], self.widths)] + [cells[-1]]
-        self.stream.write("  ".join(padded).rstrip() + "\n")
-
-    def finish(self):
-        if self.widths is None:
-            self._line(self._shown())
-
-
-def _fmt(value, digits):
-    return "" if value is None else f"{value:.{digits}f}"
-
-
-class _AtomicOutput:
-    """A text file written under a temporary name, renamed into place on commit."""
-
-    def __init__(self, path, *, force):
-        self.path = Path(path)
-        if self.path.is_dir():
-            raise click.ClickException(f"--output {self.path} is a folder, not a file")
-        if self.path.exists() and not force:
-            raise click.ClickException(
-                f"--output {self.path} already exists; pass --force to replace it"
-            )
-        self.tmp = self.path.parent / f".{self.path.name}.{uuid.uuid4().hex[:12]}.part"
-        try:
-            self.stream = open(self.tmp, "x", encoding="utf-8", newline="")
-        except OSError as exc:
-            raise click.ClickException(
-                f"cannot write --output {self.path}: {exc.strerror or exc}"
-            ) from exc
-
-    def commit(self):
-        self.stream.flush()
-        os.fsync(self.stream.fileno())
-        self.stream.close()
-        os.replace(self.tmp, self.path)
-
-    def abort(self):
-        self.stream.close()
-        try:
-            os.unlink(self.tmp)
-        except FileNotFoundError:
-            pass
-
-
 # ------------------------------------------------------------------ predict
 
 
-def _batches(inputs, *, batch_size, workers, min_size, max_pixels):
-    """``(entries, n_read)`` per batch: ``(path, image or error text)`` in order."""
-    from artmedium.io import ImageReadError, iter_images
+def _open_output(path, *, force):
+    from artmedium._writers import AtomicOutput
 
-    readable = [i for i, item in enumerate(inputs) if item.error is None]
-    stream = iter_images(
-        (inputs[i].path for i in readable),
-        n_jobs=workers,
-        min_size=min_size,
-        max_pixels=max_pixels,
-    )
-    entries, n_images, next_input = [], 0, 0
-    for j, item in stream:
-        position = readable[j]
-        # Inputs that matched nothing keep their place among the others.
-        while next_input < position:
-            entries.append((inputs[next_input].path, inputs[next_input].error))
-            next_input += 1
-        next_input = position + 1
-        if isinstance(item, ImageReadError):
-            entries.append((inputs[position].path, item.reason))
-        else:
-            entries.append((inputs[position].path, item))
-            n_images += 1
-        # Unreadable files weigh nothing, but a long run of them still streams.
-        if n_images >= batch_size or len(entries) >= 8 * batch_size:
-            yield entries
-            entries, n_images = [], 0
-    for rest in inputs[next_input:]:
-        entries.append((rest.path, rest.error))
-    if entries:
-        yield entries
+    try:
+        return AtomicOutput(path, overwrite=force)
+    except IsADirectoryError:
+        raise click.ClickException(f"--output {path} is a folder, not a file") from None
+    except FileExistsError:
+        raise click.ClickException(
+            f"--output {path} already exists; pass --force to replace it"
+        ) from None
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot write --output {path}: {exc.strerror or exc}"
+        ) from exc
 
 
 @main.command()
@@ -649,7 +255,7 @@ def _batches(inputs, *, batch_size, workers, min_size, max_pixels):
     help="A model folder saved by 'artmedium train' or save_model "
     "[default: the embedded model].",
 )
-@click.option("--recursive", "-r", is_flag=True, help="Search subfolders too.")
+@_recursive_option
 @click.option(
     "--top-k",
     type=click.IntRange(min=1),
@@ -707,7 +313,7 @@ def _batches(inputs, *, batch_size, workers, min_size, max_pixels):
     default=None,
     help="Refuse images with more pixels [default: Pillow's limit, about 89 M].",
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_quiet_option
 def predict(
     paths,
     model,
@@ -740,6 +346,9 @@ def predict(
       artmedium predict "scans/*.jpg" --format jsonl --top-k 5
       artmedium predict scan.tif --model my_model --no-tags
     """
+    from artmedium._writers import make_writer
+    from artmedium.io import ImageReadError
+
     inputs = collect_inputs(paths, recursive=recursive)
     if not inputs:
         raise click.ClickException(
@@ -749,64 +358,43 @@ def predict(
             + ")"
         )
     est = _load(model)
-    prep = _preprocessing_of(est)
-    if prep is None:
-        raise click.ClickException(
-            "this model was fitted on 2-D features, not images: it cannot read image "
-            "files"
-        )
-    predictor = _Predictor(est, top_k=top_k, tags=tags)
-    sink = _AtomicOutput(output, force=force) if output is not None else None
-    stream = sink.stream if sink is not None else sys.stdout
-    writer = {
-        "csv": lambda: _CsvWriter(stream, predictor.k, predictor.tag_names),
-        "jsonl": lambda: _JsonLinesWriter(stream),
-        "json": lambda: _JsonWriter(stream),
-        "table": lambda: _TableWriter(stream, bool(predictor.tag_names)),
-    }[fmt]()
+    try:
+        predictor = BatchPredictor(est, top_k=top_k, tags=tags)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sink = _open_output(output, force=force) if output is not None else None
+    writer = make_writer(
+        fmt,
+        sink.stream if sink is not None else sys.stdout,
+        top_k=predictor.top_k,
+        tag_names=predictor.tag_names,
+    )
     show_progress = not quiet and sys.stderr.isatty() and len(inputs) > batch_size
     bar = (
         click.progressbar(length=len(inputs), label="predicting", file=sys.stderr)
         if show_progress
         else None
     )
-    failed = []
+    n_failed = 0
     fail_error = None
     try:
         writer.start()
-        for entries in _batches(
-            inputs,
-            batch_size=batch_size,
-            workers=workers,
-            min_size=prep.min_decode_size,
-            max_pixels=max_pixels,
-        ):
-            if on_error == "fail":
-                bad = next((e for e in entries if isinstance(e[1], str)), None)
-                if bad is not None:
-                    entries = entries[: entries.index(bad)]
-                    fail_error = f"cannot read {bad[0]}: {bad[1]}"
-            good = [(p, im) for p, im in entries if not isinstance(im, str)]
-            rows_of = {}
-            if good:
-                paths_ok, images = zip(*good)
-                try:
-                    predicted = predictor.rows(list(paths_ok), list(images))
-                except (ValueError, RuntimeError) as exc:
-                    raise click.ClickException(f"prediction failed: {exc}") from exc
-                rows_of = {id(im): r for (_, im), r in zip(good, predicted)}
-            rows = []
-            for path, item in entries:
-                if isinstance(item, str):
-                    rows.append(_row(path, None, None, [], error=item))
-                    failed.append(path)
-                else:
-                    rows.append(rows_of[id(item)])
-            writer.write(rows)
-            if bar is not None:
-                bar.update(len(rows))
-            if fail_error is not None:
-                break
+        try:
+            for rows in predictor.predict_batches(
+                inputs,
+                batch_size=batch_size,
+                workers=workers,
+                on_error=on_error,
+                max_pixels=max_pixels,
+            ):
+                writer.write(rows)
+                n_failed += sum(1 for row in rows if row["error"])
+                if bar is not None:
+                    bar.update(len(rows))
+        except ImageReadError as exc:  # --on-error fail, after the rows before it
+            fail_error = f"cannot read {exc.source}: {exc.reason}"
+        except (ValueError, RuntimeError) as exc:
+            raise click.ClickException(f"prediction failed: {exc}") from exc
         writer.finish()
     except BaseException:
         if sink is not None:
@@ -826,9 +414,9 @@ def predict(
         except OSError as exc:
             sink.abort()
             raise click.ClickException(f"cannot write {output}: {exc}") from exc
-    if failed:
+    if n_failed:
         click.echo(
-            f"error: {len(failed)} of {len(inputs)} input(s) could not be read "
+            f"error: {n_failed} of {len(inputs)} input(s) could not be read "
             "(see the error column)",
             err=True,
         )
@@ -933,13 +521,7 @@ def _parse_freeze(value):
     help="Folder to save the trained model to.",
 )
 @click.option("--force", "-f", is_flag=True, help="Replace a model saved at --out.")
-@click.option(
-    "--classes",
-    type=click.Choice(["poster", "all"]),
-    default="poster",
-    show_default=True,
-    help="For a Tate folder: the poster's ten mediums or every medium.",
-)
+@_tate_classes_option
 @click.option(
     "--backbone", default="efficientnet_lite0", show_default=True, help="CNN backbone."
 )
@@ -1133,13 +715,7 @@ def _require_matplotlib(what):
     default=None,
     help="Write figures and report.json to this folder (needs matplotlib).",
 )
-@click.option(
-    "--classes",
-    type=click.Choice(["poster", "all"]),
-    default="poster",
-    show_default=True,
-    help="For a Tate folder: the poster's ten mediums or every medium.",
-)
+@_tate_classes_option
 @click.option(
     "--max-images",
     type=click.IntRange(min=1),
@@ -1248,7 +824,7 @@ def _save_figure(fig, path):
     show_default=True,
     help="Explain the predicted class, or this class label / tag name.",
 )
-@click.option("--recursive", "-r", is_flag=True, help="Search subfolders too.")
+@_recursive_option
 def saliency(model, images, out, method, target, recursive):
     """Write a saliency overlay (PNG) per image: where the model looks.
 

@@ -1,0 +1,525 @@
+"""Batch prediction over image files: the engine behind ``artmedium predict``.
+
+:func:`collect_inputs` turns files, folders and glob patterns into a list of
+inputs; :func:`predict_files` streams one result per input, in input order,
+decoding images in threads (:func:`artmedium.io.iter_images`) and running the
+model a batch at a time, so memory stays bounded whatever the number of files.
+An unreadable file gives a result with an ``error`` and the others go on.
+:class:`BatchPredictor` is the same engine with the batches exposed (what a
+writer streaming output per batch, or a worker of a distributed job, needs).
+"""
+
+import glob
+import os
+
+import numpy as np
+
+from artmedium.io import ImageReadError, iter_images
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "BatchPredictor",
+    "ImageInput",
+    "collect_inputs",
+    "predict_files",
+]
+
+#: File name extensions collected from directories (any case). Files named
+#: explicitly, or matched by a glob, are always tried whatever their extension.
+IMAGE_EXTENSIONS = (
+    ".jpg",
+    ".jpeg",
+    ".jpe",
+    ".png",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".bmp",
+    ".gif",
+)
+
+_ON_ERROR = ("skip", "fail")
+
+# ------------------------------------------------------------------ inputs
+
+
+class ImageInput:
+    """One image to process, or a named input that matched nothing.
+
+    Parameters
+    ----------
+    path : str
+        The file, as named or found.
+    error : str, optional
+        Why nothing can be read (a pattern that matched no file), or None.
+
+    Examples
+    --------
+    >>> ImageInput("scans/*.tif", "no file matches this pattern")
+    ImageInput('scans/*.tif', error='no file matches this pattern')
+    """
+
+    __slots__ = ("error", "path")
+
+    def __init__(self, path, error=None):
+        self.path = path
+        self.error = error
+
+    def __repr__(self):
+        error = "" if self.error is None else f", error={self.error!r}"
+        return f"ImageInput({self.path!r}{error})"
+
+
+def _has_image_extension(name):
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _walk(folder, recursive):
+    """Image files of a folder, sorted; hidden files and folders are skipped."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
+        found.extend(
+            os.path.join(root, f)
+            for f in sorted(files)
+            if not f.startswith(".") and _has_image_extension(f)
+        )
+    return found
+
+
+def collect_inputs(specs, *, recursive=False):
+    """Expand files, folders and glob patterns into the list of inputs.
+
+    A folder gives its files with an image extension (:data:`IMAGE_EXTENSIONS`,
+    any case; hidden files skipped), in sorted order, and those of its subfolders
+    with ``recursive``. A pattern with ``*``, ``?`` or ``[`` that names no
+    existing file is expanded here (``**`` matches any depth), so quoted globs
+    work on every shell; a pattern that matches nothing becomes an error entry.
+    Any other path, existing or not, is tried as an image. Duplicates are
+    dropped, the first occurrence kept.
+
+    Parameters
+    ----------
+    specs : iterable of str or os.PathLike
+        What the user named.
+    recursive : bool, default=False
+        Search the subfolders of folders.
+
+    Returns
+    -------
+    list of ImageInput
+        ``path`` and ``error`` (None, or why nothing could be read).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> tmp = tempfile.mkdtemp()
+    >>> for name in ("b.png", "a.JPG", "notes.txt"):
+    ...     open(os.path.join(tmp, name), "w").close()
+    >>> [os.path.basename(i.path) for i in collect_inputs([tmp])]
+    ['a.JPG', 'b.png']
+    >>> [i.error for i in collect_inputs([os.path.join(tmp, "*.gif")])]
+    ['no file matches this pattern']
+    """
+    inputs, seen = [], set()
+
+    def add(path, error=None):
+        key = os.path.abspath(path) if error is None else ("error", path)
+        if key not in seen:
+            seen.add(key)
+            inputs.append(ImageInput(path, error))
+
+    for spec in specs:
+        spec = os.fspath(spec)
+        if os.path.isdir(spec):
+            for path in _walk(spec, recursive):
+                add(path)
+        elif not os.path.lexists(spec) and any(c in spec for c in "*?["):
+            matches = sorted(glob.glob(spec, recursive=True))
+            if not matches:
+                add(spec, "no file matches this pattern")
+            for match in matches:
+                if os.path.isdir(match):
+                    for path in _walk(match, recursive):
+                        add(path)
+                else:
+                    add(match)
+        else:
+            add(spec)
+    return inputs
+
+
+def _as_input(item):
+    if isinstance(item, ImageInput):
+        return item
+    return ImageInput(os.fspath(item))
+
+
+# ------------------------------------------------------------------ prediction
+
+
+def _preprocessing_of(est):
+    from artmedium.estimators import MediumTagger
+
+    if isinstance(est, MediumTagger):
+        return None if est.embedder_ is None else est.embedder_.encoder_.preprocessing
+    return est.encoder_.preprocessing if est.encoder_ is not None else None
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _row(path, medium, probability, top_k, error=""):
+    return {
+        "path": path,
+        "medium": medium,
+        "probability": probability,
+        "top_k": top_k,
+        "tags": [],
+        "tag_probabilities": {},
+        "error": error,
+    }
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+
+
+def _batches(inputs, *, batch_size, workers, min_size, max_pixels):
+    """``entries`` per batch: ``(path, image or error text)`` in input order."""
+    readable = [i for i, item in enumerate(inputs) if item.error is None]
+    stream = iter_images(
+        (inputs[i].path for i in readable),
+        n_jobs=workers,
+        min_size=min_size,
+        max_pixels=max_pixels,
+    )
+    entries, n_images, next_input = [], 0, 0
+    for j, item in stream:
+        position = readable[j]
+        # Inputs that matched nothing keep their place among the others.
+        while next_input < position:
+            entries.append((inputs[next_input].path, inputs[next_input].error))
+            next_input += 1
+        next_input = position + 1
+        if isinstance(item, ImageReadError):
+            entries.append((inputs[position].path, item.reason))
+        else:
+            entries.append((inputs[position].path, item))
+            n_images += 1
+        # Unreadable files weigh nothing, but a long run of them still streams.
+        if n_images >= batch_size or len(entries) >= 8 * batch_size:
+            yield entries
+            entries, n_images = [], 0
+    for rest in inputs[next_input:]:
+        entries.append((rest.path, rest.error))
+    if entries:
+        yield entries
+
+
+class BatchPredictor:
+    """Predict the medium of image files with a fitted model, batch by batch.
+
+    Parameters
+    ----------
+    model : MediumClassifier, MediumTagger, str or os.PathLike
+        A fitted image model, or a folder saved by
+        :func:`~artmedium.persistence.save_model` (``"default"``: the embedded
+        model), loaded on the CPU.
+    top_k : int, default=3
+        How many most probable media to list per image (at most the number of
+        classes, or of tag combinations for a tagger).
+    tags : bool, default=True
+        Report the media tags and their probabilities.
+
+    Attributes
+    ----------
+    model : MediumClassifier or MediumTagger
+        The fitted model.
+    preprocessing : artmedium.io.Preprocessing
+        How the model prepares images (gives the decode size).
+    top_k : int
+        Alternatives listed per image: ``min(top_k, number of choices)``.
+    tag_names : list of str
+        The tags each result reports (empty when ``tags=False``).
+
+    Raises
+    ------
+    ValueError
+        The model was fitted on 2-D features and cannot read images.
+
+    Examples
+    --------
+    See :func:`predict_files`, which wraps :meth:`predict_batches`.
+    """
+
+    def __init__(self, model, *, top_k=3, tags=True):
+        from sklearn.utils.validation import check_is_fitted
+
+        from artmedium.datasets import POSTER_TAGS, tags_to_medium
+        from artmedium.estimators import MediumTagger
+
+        _check_positive_int(top_k, "top_k")
+        if isinstance(model, str | os.PathLike):
+            from artmedium.persistence import load_model
+
+            model = load_model(model)
+        check_is_fitted(model)
+        prep = _preprocessing_of(model)
+        if prep is None:
+            raise ValueError(
+                "this model was fitted on 2-D features, not images: it cannot read "
+                "image files"
+            )
+        self.model = model
+        self.preprocessing = prep
+        self._is_tagger = isinstance(model, MediumTagger)
+        if self._is_tagger:
+            self.tag_names = [str(t) for t in model.tag_names_]
+            self._combinations = np.asarray(model.combinations_)
+            self._combination_names = [
+                tags_to_medium(
+                    [t for t, on in zip(self.tag_names, row) if on],
+                    vocabulary=self.tag_names,
+                )
+                for row in self._combinations
+            ]
+            n_choices = len(self._combinations)
+        else:
+            from artmedium.estimators._class_tags import class_tag_probabilities
+
+            self._classes = model.classes_
+            membership = class_tag_probabilities(
+                np.eye(len(self._classes)), list(self._classes)
+            )
+            self._tag_columns = np.flatnonzero(membership.any(axis=0))
+            self.tag_names = [POSTER_TAGS[j] for j in self._tag_columns]
+            n_choices = len(self._classes)
+        if not tags:
+            self.tag_names = []
+        self.top_k = min(top_k, n_choices)
+
+    def predict_images(self, paths, images):
+        """Result dicts for decoded images (what :func:`predict_files` yields).
+
+        Parameters
+        ----------
+        paths : list of str
+            The name reported for each image.
+        images : list
+            The images, anything the model's ``predict_proba`` accepts.
+
+        Returns
+        -------
+        list of dict
+            One result per image, ``error`` empty.
+        """
+        if self._is_tagger:
+            return self._tagger_rows(paths, images)
+        return self._classifier_rows(paths, images)
+
+    def predict_batches(
+        self, inputs, *, batch_size=32, workers=2, on_error="skip", max_pixels=None
+    ):
+        """Yield the results of ``inputs`` as lists, one list per batch, in order.
+
+        Parameters
+        ----------
+        inputs : iterable of str, os.PathLike or ImageInput
+            The image files, e.g. from :func:`collect_inputs`.
+        batch_size : int, default=32
+            Images per forward pass, and per yielded list.
+        workers : int, default=2
+            Image decoding threads.
+        on_error : {"skip", "fail"}, default="skip"
+            ``"skip"``: an unreadable input gets a result with its ``error`` and
+            the rest go on. ``"fail"``: the results before it are yielded, then
+            :class:`~artmedium.io.ImageReadError` is raised, naming it.
+        max_pixels : int, optional
+            Refuse images with more pixels (default: Pillow's limit).
+
+        Yields
+        ------
+        list of dict
+            The results of consecutive inputs (a list may be empty just before
+            an ``on_error="fail"`` error).
+        """
+        _check_positive_int(batch_size, "batch_size")
+        _check_positive_int(workers, "workers")
+        if on_error not in _ON_ERROR:
+            raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
+        inputs = [_as_input(item) for item in inputs]
+        for entries in _batches(
+            inputs,
+            batch_size=batch_size,
+            workers=workers,
+            min_size=self.preprocessing.min_decode_size,
+            max_pixels=max_pixels,
+        ):
+            failure = None
+            if on_error == "fail":
+                bad = next((e for e in entries if isinstance(e[1], str)), None)
+                if bad is not None:
+                    entries = entries[: entries.index(bad)]
+                    failure = ImageReadError(bad[0], bad[1])
+            good = [(p, im) for p, im in entries if not isinstance(im, str)]
+            predicted = iter(
+                self.predict_images([p for p, _ in good], [im for _, im in good])
+                if good
+                else ()
+            )
+            yield [
+                _row(path, None, None, [], error=item)
+                if isinstance(item, str)
+                else next(predicted)
+                for path, item in entries
+            ]
+            if failure is not None:
+                raise failure
+
+    def _classifier_rows(self, paths, images):
+        from artmedium.estimators._class_tags import class_tag_probabilities
+
+        proba = self.model.predict_proba(images)
+        order = np.argsort(-proba, axis=1, kind="stable")[:, : self.top_k]
+        if self.tag_names:
+            tag_proba = class_tag_probabilities(proba, list(self._classes))
+            tag_proba = tag_proba[:, self._tag_columns]
+        rows = []
+        for i, path in enumerate(paths):
+            top = [
+                {"medium": _plain(self._classes[j]), "probability": float(proba[i, j])}
+                for j in order[i]
+            ]
+            row = _row(path, top[0]["medium"], top[0]["probability"], top)
+            if self.tag_names:
+                row["tag_probabilities"] = {
+                    t: float(p) for t, p in zip(self.tag_names, tag_proba[i])
+                }
+                row["tags"] = [
+                    t for t, p in zip(self.tag_names, tag_proba[i]) if p >= 0.5
+                ]
+            rows.append(row)
+        return rows
+
+    def _tagger_rows(self, paths, images):
+        from artmedium.datasets import tags_to_medium
+
+        est = self.model
+        proba = np.asarray(est.predict_proba(images), dtype=float)
+        # The decoding MediumTagger.predict applies, on probabilities in hand.
+        chosen = est._decode(proba, est.decode)
+        p = np.clip(proba, 1e-12, 1 - 1e-12)
+        log_on, log_off = np.log(p), np.log1p(-p)
+        # P(tag set) under independent tags, for each valid combination.
+        combo_logp = (
+            log_on @ self._combinations.T + log_off @ (1 - self._combinations).T
+        )
+        order = np.argsort(-combo_logp, axis=1, kind="stable")[:, : self.top_k]
+        names = [str(t) for t in est.tag_names_]
+        rows = []
+        for i, path in enumerate(paths):
+            on = [t for t, c in zip(names, chosen[i]) if c]
+            medium = tags_to_medium(on, vocabulary=names)
+            prob = float(np.exp(np.where(chosen[i] == 1, log_on[i], log_off[i]).sum()))
+            top = [
+                {
+                    "medium": self._combination_names[j],
+                    "probability": float(np.exp(combo_logp[i, j])),
+                }
+                for j in order[i]
+            ]
+            row = _row(path, medium, prob, top)
+            if self.tag_names:
+                row["tags"] = on
+                row["tag_probabilities"] = {
+                    t: float(v) for t, v in zip(names, proba[i])
+                }
+            rows.append(row)
+        return rows
+
+
+def predict_files(
+    model,
+    inputs,
+    *,
+    top_k=3,
+    tags=True,
+    batch_size=32,
+    workers=2,
+    on_error="skip",
+    max_pixels=None,
+):
+    """Predict the medium of image files, yielding one result per input, in order.
+
+    Images are decoded ahead in ``workers`` threads and predicted ``batch_size``
+    at a time, so results stream out and memory stays bounded.
+
+    Parameters
+    ----------
+    model : MediumClassifier, MediumTagger, str or os.PathLike
+        A fitted image model, or a saved model folder (``"default"``: the
+        embedded model).
+    inputs : iterable of str, os.PathLike or ImageInput
+        The image files, e.g. from :func:`collect_inputs`.
+    top_k : int, default=3
+        How many most probable media to list per image.
+    tags : bool, default=True
+        Report the media tags and their probabilities.
+    batch_size : int, default=32
+        Images per forward pass.
+    workers : int, default=2
+        Image decoding threads.
+    on_error : {"skip", "fail"}, default="skip"
+        ``"skip"``: an unreadable input yields a result with its ``error`` and
+        the rest go on. ``"fail"``: raise :class:`~artmedium.io.ImageReadError`,
+        naming the file, once the results before it are yielded.
+    max_pixels : int, optional
+        Refuse images with more pixels (default: Pillow's limit).
+
+    Yields
+    ------
+    dict
+        ``path``; ``medium`` and its ``probability`` (None for an error);
+        ``top_k``, a list of ``{"medium", "probability"}``, most probable first;
+        ``tags`` (the tags predicted present) and ``tag_probabilities``
+        (tag -> probability), empty with ``tags=False``; ``error``, ``""`` when
+        the image was read.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from artmedium import MediumClassifier
+    >>> from artmedium.inference import collect_inputs, predict_files
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.integers(0, 256, size=(6, 32, 32, 3), dtype=np.uint8)
+    >>> y = ["Graphite on paper", "Oil paint on canvas"] * 3
+    >>> clf = MediumClassifier(backbone="simple_cnn", weights=None, image_size=32,
+    ...                        max_epochs=1, random_state=0).fit(X, y)
+    >>> folder = tempfile.mkdtemp()
+    >>> for i in range(3):
+    ...     Image.fromarray(X[i]).save(os.path.join(folder, f"scan{i}.png"))
+    >>> open(os.path.join(folder, "broken.png"), "wb").close()
+    >>> for r in predict_files(clf, collect_inputs([folder]), top_k=2):
+    ...     print(os.path.basename(r["path"]), r["medium"] in clf.classes_,
+    ...           len(r["top_k"]), sorted(r["tag_probabilities"]), repr(r["error"]))
+    broken.png False 0 [] 'empty (0 bytes)'
+    scan0.png True 2 ['canvas', 'graphite', 'oil paint'] ''
+    scan1.png True 2 ['canvas', 'graphite', 'oil paint'] ''
+    scan2.png True 2 ['canvas', 'graphite', 'oil paint'] ''
+    """
+    predictor = BatchPredictor(model, top_k=top_k, tags=tags)
+    for rows in predictor.predict_batches(
+        inputs,
+        batch_size=batch_size,
+        workers=workers,
+        on_error=on_error,
+        max_pixels=max_pixels,
+    ):
+        yield from rows

@@ -1,0 +1,127 @@
+"""Tests of artmedium.inference: batch prediction over image files."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from artmedium.inference import (
+    BatchPredictor,
+    ImageInput,
+    collect_inputs,
+    predict_files,
+)
+from artmedium.io import ImageReadError
+from artmedium.persistence import save_model
+from conftest import make_toy_images
+from test_persistence import TWO_MEDIA, fit_toy_classifier
+
+
+@pytest.fixture(scope="module")
+def clf():
+    X, y = make_toy_images(n_per_class=8, size=40)
+    return fit_toy_classifier(X, TWO_MEDIA[(y == "striped").astype(int)])
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Five readable PNGs, in an order that is not the sorted one."""
+    X, _ = make_toy_images(n_per_class=3, size=40, seed=1)
+    root = tmp_path_factory.mktemp("inference")
+    paths = []
+    for i in (3, 0, 4, 1, 2):
+        path = root / f"scan{i}.png"
+        Image.fromarray(X[i]).save(path)
+        paths.append(str(path))
+    broken = root / "broken.png"
+    broken.write_bytes(b"not an image at all")
+    return paths, str(broken)
+
+
+def test_results_follow_input_order_and_match_predict_proba(clf, files):
+    paths, _ = files
+    rows = list(predict_files(clf, paths, batch_size=2, workers=2))
+    assert [r["path"] for r in rows] == paths
+    proba = clf.predict_proba(np.array(paths, dtype=object))
+    for row, p in zip(rows, proba):
+        assert row["error"] == ""
+        assert row["medium"] == clf.classes_[np.argmax(p)]
+        assert row["probability"] == pytest.approx(p.max(), abs=1e-6)
+
+
+def test_a_bad_file_gets_an_error_row_and_the_others_still_get_results(clf, files):
+    paths, broken = files
+    inputs = [*paths[:2], broken, *paths[2:]]
+    rows = list(predict_files(clf, inputs, batch_size=2))
+    assert [r["path"] for r in rows] == inputs
+    bad = rows[2]
+    assert bad["error"] != ""
+    assert bad["medium"] is None and bad["probability"] is None
+    assert bad["top_k"] == []
+    good = rows[:2] + rows[3:]
+    assert all(r["error"] == "" and r["medium"] in clf.classes_ for r in good)
+
+
+def test_a_pattern_that_matched_nothing_keeps_its_place(clf, files, tmp_path):
+    paths, _ = files
+    inputs = [ImageInput(paths[0]), *collect_inputs([str(tmp_path / "*.tif")])]
+    inputs.append(ImageInput(paths[1]))
+    rows = list(predict_files(clf, inputs))
+    assert [r["error"] for r in rows] == ["", "no file matches this pattern", ""]
+
+
+def test_on_error_fail_raises_naming_the_file_after_the_rows_before_it(clf, files):
+    paths, broken = files
+    seen = []
+    with pytest.raises(ImageReadError, match="broken.png") as info:
+        for row in predict_files(clf, [paths[0], broken, paths[1]], on_error="fail"):
+            seen.append(row["path"])
+    assert info.value.source == broken
+    assert seen == [paths[0]]
+
+
+@pytest.mark.parametrize("top_k, expected", [(1, 1), (2, 2), (5, 2)])
+def test_top_k_lists_the_most_probable_media_first(clf, files, top_k, expected):
+    paths, _ = files
+    for row in predict_files(clf, paths[:2], top_k=top_k):
+        assert len(row["top_k"]) == expected
+        probs = [alt["probability"] for alt in row["top_k"]]
+        assert probs == sorted(probs, reverse=True)
+        assert row["top_k"][0]["medium"] == row["medium"]
+
+
+def test_tags_are_reported_unless_switched_off(clf, files):
+    paths, _ = files
+    (with_tags,) = predict_files(clf, paths[:1])
+    assert with_tags["tag_probabilities"]
+    assert all(0 <= p <= 1 for p in with_tags["tag_probabilities"].values())
+    assert set(with_tags["tags"]) <= set(with_tags["tag_probabilities"])
+    (without,) = predict_files(clf, paths[:1], tags=False)
+    assert without["tags"] == [] and without["tag_probabilities"] == {}
+
+
+def test_batches_stream_at_most_batch_size_images(clf, files):
+    paths, _ = files
+    predictor = BatchPredictor(clf, top_k=2)
+    sizes = [len(b) for b in predictor.predict_batches(paths, batch_size=2)]
+    assert sizes == [2, 2, 1]
+
+
+def test_a_saved_model_folder_predicts_like_the_estimator(clf, files, tmp_path):
+    paths, _ = files
+    folder = save_model(clf, tmp_path / "model")
+    from_folder = [r["medium"] for r in predict_files(folder, paths)]
+    assert from_folder == [r["medium"] for r in predict_files(clf, paths)]
+
+
+@pytest.mark.parametrize(
+    "options, error",
+    [
+        ({"on_error": "ignore"}, "on_error"),
+        ({"top_k": 0}, "top_k"),
+        ({"batch_size": 0}, "batch_size"),
+    ],
+)
+def test_bad_options_are_refused_by_name(clf, files, options, error):
+    paths, _ = files
+    with pytest.raises(ValueError, match=error):
+        list(predict_files(clf, paths, **options))
