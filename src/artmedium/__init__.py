@@ -10,6 +10,7 @@ from artmedium._version import __version__
 from artmedium.datasets import fetch_tate, load_tate, medium_to_tags, tags_to_medium
 from artmedium.estimators import ImageEmbedder, MediumClassifier, MediumTagger
 from artmedium.explain import SaliencyMap
+from artmedium.inference import predict_files
 from artmedium.io import ImageReadError, Preprocessing, read_image, read_images
 from artmedium.nets import get_backbone, list_backbones
 from artmedium.persistence import load_model, save_model
@@ -28,6 +29,7 @@ __all__ = [
     "load_model",
     "load_tate",
     "medium_to_tags",
+    "predict_files",
     "read_image",
     "read_images",
     "save_model",
