@@ -29,12 +29,17 @@ validation / test accuracy and balanced accuracy beside the poster's numbers),
 ``results.json``, the four figures ``per_class_accuracy.png`` (Figure 3),
 ``per_tag_accuracy.png`` (Figure 5), ``saliency.png`` (Figure 6: vanilla
 gradient saliency of four media) and ``confusion_matrix.png`` (Figure 7), and
-``experiments/<name>/`` with each model's :func:`artmedium.explain.evaluation_report`.
+``experiments/<name>/`` with each model's :func:`artmedium.explain.evaluation_report`,
+its ``record.json`` and the fitted model (``model/``, :func:`artmedium.save_model`).
+With ``--resume`` an experiment whose record and model are already in ``--out``
+is loaded instead of refitted, so a long run that stopped can be finished.
 
 Usage::
 
     # everything, full size (hours on 2 CPU cores; features cached in --cache)
     python benchmarks/reproduce_poster.py
+    # finish a run that stopped: finished experiments are loaded, not refitted
+    python benchmarks/reproduce_poster.py --resume
     # a quick end-to-end check (minutes)
     python benchmarks/reproduce_poster.py --max-images 300 --max-epochs 1 \\
         --image-size 64 --out benchmarks/out/poster_quick
@@ -53,7 +58,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
 from sklearn.model_selection import train_test_split
 
-from artmedium import ImageEmbedder, MediumClassifier, MediumTagger
+from artmedium import (
+    ImageEmbedder,
+    MediumClassifier,
+    MediumTagger,
+    load_model,
+    save_model,
+)
 from artmedium.datasets import load_tate
 from artmedium.explain import (
     SaliencyMap,
@@ -174,6 +185,24 @@ def scores(y_true, y_pred):
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
     }
+
+
+def checkpoint(out, name, records, model):
+    """Save an experiment's records and fitted model so --resume can reuse them."""
+    folder = Path(out) / "experiments" / name
+    save_model(model, folder / "model", overwrite=True)
+    payload = json.dumps(records, indent=2)
+    atomic_write(folder / "record.json", lambda tmp: Path(tmp).write_text(payload))
+
+
+def restore(out, name):
+    """The records and model of a finished experiment, or None."""
+    folder = Path(out) / "experiments" / name
+    if not (folder / "record.json").is_file() or not (folder / "model").is_dir():
+        return None
+    return json.loads((folder / "record.json").read_text()), load_model(
+        folder / "model"
+    )
 
 
 def run_classifier(name, data, args):
@@ -346,7 +375,8 @@ def results_table(records, data, args, figures_from):
         "--------------:|---------:|",
     ]
     number = {name: i for i, name in enumerate(EXPERIMENTS, 1)}
-    for rec in records:
+    number["tags_valid"] = number["tags"] + 0.5  # right after "tags"
+    for rec in sorted(records, key=lambda r: number[r["name"]]):
         name = rec["name"]
         if name.startswith("tags"):
             exp = EXPERIMENTS["tags"]
@@ -418,6 +448,11 @@ def main(argv=None):
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--image-size", type=int, default=None)
     parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="load experiments already finished in --out instead of refitting them",
+    )
+    parser.add_argument(
         "--cache",
         default=str(HERE / "out" / "cache"),
         help="joblib memory folder for frozen-stage outputs ('' for none)",
@@ -448,11 +483,21 @@ def main(argv=None):
     records, classifiers, tagger = [], {}, None
     for name in names:
         print(f"[{time.strftime('%H:%M:%S')}] {name} ...", flush=True)
+        done = restore(out, name) if args.resume else None
+        if done is not None:
+            print(f"  resumed from {out / 'experiments' / name}", flush=True)
+            found, model = done
+        elif name == "tags":
+            found, model = run_tagger(data, args)
+        else:
+            found, model = run_classifier(name, data, args)
+        if done is None:
+            checkpoint(out, name, found, model)
         if name == "tags":
-            found, tagger = run_tagger(data, args)
+            tagger = model
             records += found
         else:
-            found, classifiers[name] = run_classifier(name, data, args)
+            classifiers[name] = model
             records.append(found)
         for rec in found if isinstance(found, list) else [found]:
             print(
