@@ -369,10 +369,10 @@ def results_table(records, data, args, figures_from):
         + f"); stratified split, seed {SEED}: {len(train)} train / {len(val)} "
         f"validation / {len(test)} test.",
         "",
-        "| # | experiment | train | validation | test | test balanced | "
-        "poster (test) | fit time |",
-        "|---|------------|------:|-----------:|-----:|--------------:|"
-        "--------------:|---------:|",
+        "| # | experiment | train | train bal. | validation | validation bal. | "
+        "test | test bal. | poster (test) | fit time |",
+        "|---|------------|------:|-----------:|-----------:|----------------:|"
+        "-----:|----------:|--------------:|---------:|",
     ]
     number = {name: i for i, name in enumerate(EXPERIMENTS, 1)}
     number["tags_valid"] = number["tags"] + 0.5  # right after "tags"
@@ -384,27 +384,30 @@ def results_table(records, data, args, figures_from):
             title = exp["title"] + (
                 ", decoded to valid combinations" if name == "tags_valid" else ""
             )
-            balanced = None
             poster = exp["poster"] if name == "tags" else None
             num = number["tags"]
         else:
             exp = EXPERIMENTS[name]
             key = "accuracy"
             title = exp["title"]
-            balanced = rec["test"]["balanced_accuracy"]
             poster = exp["poster"]
             num = number[name]
+        cells = []
+        for part in ("train", "validation", "test"):
+            value = fmt(rec[part][key])
+            cells += [f"**{value}**" if part == "test" else value]
+            cells += [fmt(rec[part].get("balanced_accuracy"))]
         lines.append(
-            f"| {num} | {title} | {fmt(rec['train'][key])} | "
-            f"{fmt(rec['validation'][key])} | **{fmt(rec['test'][key])}** | "
-            f"{fmt(balanced)} | {fmt(poster)} | {rec['fit_seconds']:.0f} s |"
+            f"| {num} | {title} | {' | '.join(cells)} | {fmt(poster)} | "
+            f"{rec['fit_seconds']:.0f} s |"
         )
     majority = max(np.mean(y[test] == c) for c in np.unique(y[train]))
     lines += [
         "",
         f"Majority class (Graphite on paper) on this test set: {majority:.3f}. "
         "Tag rows report exact match over the ten tags (all ten right) in the "
-        "accuracy columns.",
+        "accuracy columns; balanced accuracy (bal.) is the mean of per-class "
+        "recalls.",
         "",
         "Notes",
         "",
