@@ -90,3 +90,25 @@ def toy_image_files(tmp_path_factory):
         Image.fromarray(img).save(path)
         paths.append(str(path))
     return np.array(paths, dtype=object), labels
+
+
+@pytest.fixture(scope="session")
+def toy_task():
+    """The toy task in memory: (uint8 images (24, 40, 40, 3), labels)."""
+    return make_toy_images(n_per_class=12, size=40, seed=0)
+
+
+@pytest.fixture(scope="session")
+def toy_classifier(toy_task):
+    """A simple-CNN MediumClassifier fitted on ``toy_task`` (shared: do not modify)."""
+    from artmedium import MediumClassifier
+
+    X, y = toy_task
+    return MediumClassifier(
+        backbone="simple_cnn",
+        weights=None,
+        image_size=32,
+        batch_size=8,
+        random_state=0,
+        max_epochs=2,
+    ).fit(X, y)

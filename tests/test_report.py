@@ -12,7 +12,6 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score
 from artmedium import ImageEmbedder, MediumClassifier, MediumTagger
 from artmedium.explain import evaluation_report, most_confused_pairs, top_losses
 from artmedium.explain._report import atomic_write
-from conftest import make_toy_images
 
 
 def from_confusion(cm, labels):
@@ -101,23 +100,14 @@ def test_top_losses_order_and_values():
         top_losses(FixedProba(proba), X, y)
 
 
-@pytest.fixture(scope="module")
-def toy():
-    X, y = make_toy_images(n_per_class=12, size=40, seed=0)
-    return X, y
+@pytest.fixture
+def toy(toy_task):
+    return toy_task
 
 
-@pytest.fixture(scope="module")
-def clf(toy):
-    X, y = toy
-    return MediumClassifier(
-        backbone="simple_cnn",
-        weights=None,
-        image_size=32,
-        batch_size=8,
-        random_state=0,
-        max_epochs=2,
-    ).fit(X, y)
+@pytest.fixture
+def clf(toy_classifier):
+    return toy_classifier
 
 
 def test_classifier_report_writes_its_files(clf, toy, tmp_path):

@@ -20,7 +20,6 @@ from artmedium.explain._saliency import (
     resolve_target,
     saliency_maps,
 )
-from conftest import make_toy_images
 
 # ------------------------------------------------------------------ toy modules
 
@@ -264,23 +263,14 @@ def test_resolve_layer_errors():
 # ------------------------------------------------------------ fitted estimators
 
 
-@pytest.fixture(scope="module")
-def toy():
-    X, y = make_toy_images(n_per_class=10, size=40, seed=0)
-    return X, y
+@pytest.fixture
+def toy(toy_task):
+    return toy_task
 
 
-@pytest.fixture(scope="module")
-def clf(toy):
-    X, y = toy
-    return MediumClassifier(
-        backbone="simple_cnn",
-        weights=None,
-        image_size=32,
-        batch_size=8,
-        random_state=0,
-        max_epochs=2,
-    ).fit(X, y)
+@pytest.fixture
+def clf(toy_classifier):
+    return toy_classifier
 
 
 def test_transform_matches_the_network_on_preprocessed_images(clf, toy):
