@@ -6,14 +6,62 @@ CNN backbones (:mod:`artmedium.nets`) and estimators with the scikit-learn API
 (:class:`MediumClassifier`, :class:`ImageEmbedder`).
 """
 
+import importlib
+
 from artmedium._version import __version__
-from artmedium.datasets import fetch_tate, load_tate, medium_to_tags, tags_to_medium
-from artmedium.estimators import ImageEmbedder, MediumClassifier, MediumTagger
-from artmedium.explain import SaliencyMap
-from artmedium.inference import predict_files
-from artmedium.io import ImageReadError, Preprocessing, read_image, read_images
-from artmedium.nets import get_backbone, list_backbones
-from artmedium.persistence import load_model, save_model
+
+# Public names -> the module that defines them. They are imported on first use
+# (PEP 562), so `import artmedium` and `artmedium --help` do not pay for torch,
+# torchvision and scikit-learn until something needs them.
+_LAZY = {
+    "fetch_tate": "artmedium.datasets",
+    "load_tate": "artmedium.datasets",
+    "medium_to_tags": "artmedium.datasets",
+    "tags_to_medium": "artmedium.datasets",
+    "ImageEmbedder": "artmedium.estimators",
+    "MediumClassifier": "artmedium.estimators",
+    "MediumTagger": "artmedium.estimators",
+    "SaliencyMap": "artmedium.explain",
+    "predict_files": "artmedium.inference",
+    "ImageReadError": "artmedium.io",
+    "Preprocessing": "artmedium.io",
+    "read_image": "artmedium.io",
+    "read_images": "artmedium.io",
+    "get_backbone": "artmedium.nets",
+    "list_backbones": "artmedium.nets",
+    "load_model": "artmedium.persistence",
+    "save_model": "artmedium.persistence",
+}
+
+
+# Subpackages reachable as attributes after a plain `import artmedium`.
+_SUBMODULES = (
+    "datasets",
+    "estimators",
+    "explain",
+    "inference",
+    "io",
+    "metrics",
+    "nets",
+    "persistence",
+    "pretrained",
+)
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))
+
 
 __all__ = [
     "ImageEmbedder",

@@ -20,9 +20,21 @@ import numpy as np
 
 from artmedium._version import __version__
 
-# collect_inputs and IMAGE_EXTENSIONS lived here before artmedium.inference:
-# importing them from the CLI keeps working.
-from artmedium.inference import IMAGE_EXTENSIONS, BatchPredictor, collect_inputs
+# Every heavy import (torch, torchvision, scikit-learn) happens inside the command
+# that needs it, so `artmedium --help` and `--version` answer at once.
+
+_INFERENCE_NAMES = ("IMAGE_EXTENSIONS", "BatchPredictor", "collect_inputs")
+
+
+def __getattr__(name):
+    # collect_inputs and IMAGE_EXTENSIONS lived here before artmedium.inference:
+    # importing them from the CLI keeps working.
+    if name in _INFERENCE_NAMES:
+        import artmedium.inference
+
+        return getattr(artmedium.inference, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
@@ -347,6 +359,7 @@ def predict(
       artmedium predict scan.tif --model my_model --no-tags
     """
     from artmedium._writers import make_writer
+    from artmedium.inference import IMAGE_EXTENSIONS, BatchPredictor, collect_inputs
     from artmedium.io import ImageReadError
 
     inputs = collect_inputs(paths, recursive=recursive)
@@ -838,6 +851,7 @@ def saliency(model, images, out, method, target, recursive):
       artmedium saliency default scan.jpg --out maps/
       artmedium saliency my_model "scans/*.jpg" --out maps/ --method smoothgrad
     """
+    from artmedium.inference import collect_inputs
     from artmedium.io import read_image
 
     _require_matplotlib("saliency")
