@@ -3,6 +3,7 @@
 import io
 import os
 import pickle
+import struct
 import subprocess
 import threading
 import warnings
@@ -906,3 +907,128 @@ def test_image_digest_errors(tmp_path, no_ghostscript):
     with pytest.raises(ImageReadError, match="unsupported format EPS"):
         image_digest(Image.open(io.BytesIO(MINIMAL_EPS)))
     assert no_ghostscript == []
+
+
+# ------------------------------------------------------------ ICC colour profiles
+
+
+def _s15(x):
+    return struct.pack(">i", round(x * 65536))
+
+
+def icc_rgb_profile(red, green, blue, *, gamma=2.2, description="test RGB"):
+    """A minimal ICC v2 RGB matrix/TRC display profile (colorants in D50 XYZ)."""
+
+    def xyz(values):
+        return b"XYZ \0\0\0\0" + b"".join(_s15(v) for v in values)
+
+    text = description.encode("ascii") + b"\0"
+    # textDescriptionType: ASCII part, then empty Unicode and ScriptCode parts.
+    desc = b"desc\0\0\0\0" + struct.pack(">I", len(text)) + text + b"\0" * 78
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0"
+    d50 = (0.9642, 1.0, 0.8249)
+    tags = [
+        (b"desc", desc),
+        (b"wtpt", xyz(d50)),
+        (b"rXYZ", xyz(red)),
+        (b"gXYZ", xyz(green)),
+        (b"bXYZ", xyz(blue)),
+        (b"rTRC", curve),
+        (b"gTRC", curve),
+        (b"bTRC", curve),
+    ]
+    offset = 128 + 4 + 12 * len(tags)
+    table, data = b"", b""
+    for sig, body in tags:
+        data += b"\0" * (-(offset + len(data)) % 4)  # tags start on 4-byte bounds
+        table += sig + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    header = (
+        struct.pack(">I", offset + len(data))  # profile size
+        + b"\0" * 4  # preferred CMM
+        + struct.pack(">I", 0x02100000)  # version 2.1
+        + b"mntrRGB XYZ "  # display class, RGB data, XYZ connection space
+        + b"\0" * 12  # date
+        + b"acsp"
+        + b"\0" * 28  # platform .. rendering intent
+        + b"".join(_s15(v) for v in d50)  # illuminant
+        + b"\0" * 48  # creator, id, reserved
+    )
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + data
+
+
+# sRGB's primaries adapted to D50; swapping red and green makes a profile under
+# which a stored pure red means the colour sRGB calls pure green.
+_RED = (0.4361, 0.2225, 0.0139)
+_GREEN = (0.3851, 0.7169, 0.0971)
+_BLUE = (0.1431, 0.0606, 0.7141)
+SWAPPED = icc_rgb_profile(_GREEN, _RED, _BLUE, description="red and green swapped")
+
+
+def _srgb_icc():
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _red_and_blue(mode="RGB"):
+    im = Image.new(mode, (8, 4), (255, 0, 0) + ((255,) if mode == "RGBA" else ()))
+    im.paste((0, 0, 255) + ((255,) if mode == "RGBA" else ()), (4, 0, 8, 4))
+    return im
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF", "JPEG"])
+def test_icc_profile_is_applied_to_sRGB(fmt):
+    data = encode(_red_and_blue(), fmt, icc_profile=SWAPPED)
+    arr = read_image(data, as_array=True).astype(int)
+    tol = 12 if fmt == "JPEG" else 1
+    assert np.abs(arr[:, :3] - [0, 255, 0]).max() <= tol  # red stored, green meant
+    assert np.abs(arr[:, 5:] - [0, 0, 255]).max() <= tol  # blue is the same colour
+
+
+def test_icc_profile_on_transparent_png_keeps_white_paper():
+    im = _red_and_blue("RGBA")
+    im.putpixel((0, 0), (255, 0, 0, 0))
+    arr = read_image(encode(im, "PNG", icc_profile=SWAPPED), as_array=True)
+    assert tuple(arr[0, 0]) == (255, 255, 255)
+    assert np.abs(arr[1, 1].astype(int) - [0, 255, 0]).max() <= 1
+
+
+def test_icc_profile_of_a_pil_image_is_applied_too():
+    im = _red_and_blue()
+    im.info["icc_profile"] = SWAPPED
+    assert tuple(read_image(im, as_array=True)[0, 0]) == (0, 255, 0)
+    assert im.getpixel((0, 0)) == (255, 0, 0)  # the caller's image is untouched
+
+
+@pytest.mark.parametrize(
+    "icc",
+    [b"not an icc profile", b"\0" * 200, SWAPPED[:150], "srgb"],
+    ids=["garbage", "zeros", "truncated", "srgb"],
+)
+def test_srgb_or_unusable_profile_leaves_pixels_as_stored(icc):
+    icc = _srgb_icc() if icc == "srgb" else icc
+    im = noise(16, 12)
+    plain = read_image(encode(im, "PNG"), as_array=True)
+    tagged = read_image(encode(im, "PNG", icc_profile=icc), as_array=True)
+    np.testing.assert_array_equal(tagged, plain)
+
+
+def test_profile_for_another_colour_space_is_ignored():
+    # An RGB profile on CMYK pixels cannot build a transform: plain conversion.
+    cmyk = Image.new("CMYK", (6, 6), (0, 255, 255, 0))
+    plain = read_image(encode(cmyk, "TIFF"), as_array=True)
+    tagged = read_image(encode(cmyk, "TIFF", icc_profile=SWAPPED), as_array=True)
+    np.testing.assert_array_equal(tagged, plain)
+
+
+def test_reader_version_is_part_of_the_feature_cache_key(monkeypatch):
+    # Cached features of an image must be recomputed when its pixels would change.
+    from artmedium.estimators import _encoding
+
+    encoder = _encoding.Encoder("simple_cnn", None, image_size=16, random_state=0)
+    before = encoder.fingerprint
+    monkeypatch.setattr(_encoding, "READER_VERSION", amio._read.READER_VERSION + 1)
+    encoder._fingerprint = None
+    assert encoder.fingerprint != before

@@ -16,6 +16,7 @@ import torch
 from joblib import Memory
 
 from artmedium.io import ImageReadError, image_digest, iter_images
+from artmedium.io._read import READER_VERSION
 from artmedium.nets import get_backbone
 
 POOLED = None  # ``stop`` value meaning "the pooled feature vector"
@@ -104,9 +105,11 @@ class Encoder:
 
     @property
     def fingerprint(self):
-        """SHA-256 over the backbone's weights, its name and the preprocessing."""
+        """SHA-256 of the backbone's weights and name, the preprocessing and the
+        image reader's version (the same bytes may decode differently)."""
         if self._fingerprint is None:
             digest = hashlib.sha256()
+            digest.update(f"reader={READER_VERSION}|".encode())
             digest.update(self.backbone.name.encode())
             digest.update(
                 json.dumps(self.preprocessing.to_dict(), sort_keys=True).encode()

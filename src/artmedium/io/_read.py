@@ -49,6 +49,17 @@ _FOREIGN_MAGIC = (
 )
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"}
 
+#: Bumped whenever the pixels read_image returns for the same bytes change (2: ICC
+#: colour profiles applied), so caches keyed on image content know to recompute.
+READER_VERSION = 2
+
+try:  # Pillow built without LittleCMS has no ImageCms: profiles are then ignored.
+    from PIL import ImageCms
+
+    _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+except ImportError:  # pragma: no cover - every Pillow wheel ships LittleCMS
+    ImageCms = None
+
 # Image.open() checks the header size against Pillow's own limit and *warns*
 # between 1x and 2x that limit. warnings.catch_warnings() mutates process-wide state,
 # so the short sections that may warn (header parsing; decoding images above
@@ -220,8 +231,40 @@ def _has_alpha(im):
     )
 
 
+def _profile_to_srgb(im):
+    """``im`` converted to sRGB by its embedded ICC profile, or None.
+
+    None when there is no profile, it already describes sRGB, the mode has no
+    colour to manage, or the profile is unusable (broken, or made for another
+    colour space): like broken EXIF, a bad colour hint must not lose the pixels,
+    which are then converted the plain way.
+    """
+    icc = im.info.get("icc_profile")
+    if ImageCms is None or not icc or im.mode not in ("RGB", "RGBA", "CMYK"):
+        return None
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if "srgb" in ImageCms.getProfileDescription(profile).lower():
+            return None  # the common case: nothing to convert
+        return ImageCms.profileToProfile(
+            im,
+            profile,
+            _SRGB,
+            renderingIntent=ImageCms.Intent.PERCEPTUAL,
+            outputMode="RGBA" if im.mode == "RGBA" else "RGB",
+        )
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None
+
+
 def _to_rgb(im, source):
-    """Return a new, loaded RGB image; alpha is composited onto white paper."""
+    """Return a new, loaded RGB image; alpha is composited onto white paper.
+
+    An embedded ICC profile is applied first (the result is sRGB).
+    """
+    converted = _profile_to_srgb(im)
+    if converted is not None:
+        im = converted
     mode = im.mode
     if mode == "RGB" and "transparency" not in im.info:
         return im.copy()
@@ -511,9 +554,11 @@ PIL.Image.Image or numpy.ndarray
     -------
     PIL.Image.Image or numpy.ndarray
         A new mode "RGB" image, detached from any file; or a (H, W, 3) uint8
-        array. EXIF orientation is applied; transparency is composited onto white;
-        16-bit and 32-bit greyscale is scaled to 0..255 by its storage range
-        (I;16 divides by 257); animated and multi-page files give their first frame.
+        array. EXIF orientation is applied; an embedded ICC colour profile is
+        applied (the result is sRGB; a broken or mismatched profile is ignored);
+        transparency is composited onto white; 16-bit and 32-bit greyscale is
+        scaled to 0..255 by its storage range (I;16 divides by 257); animated and
+        multi-page files give their first frame.
 
     Raises
     ------
