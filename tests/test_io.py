@@ -1032,3 +1032,19 @@ def test_reader_version_is_part_of_the_feature_cache_key(monkeypatch):
     monkeypatch.setattr(_encoding, "READER_VERSION", amio._read.READER_VERSION + 1)
     encoder._fingerprint = None
     assert encoder.fingerprint != before
+
+
+def test_mutated_profiles_never_lose_the_image():
+    # A hostile profile may make LittleCMS fail in any way: the pixels still read.
+    rng = np.random.default_rng(0)
+    im = noise(8, 8)
+    for _ in range(200):
+        icc = bytearray(SWAPPED)
+        spots = rng.integers(0, len(icc), rng.integers(1, 20))
+        icc_values = rng.integers(0, 256, len(spots))
+        for spot, value in zip(spots, icc_values):
+            icc[spot] = value
+        if rng.random() < 0.3:
+            icc = icc[: rng.integers(1, len(icc))]
+        out = read_image(encode(im, "PNG", icc_profile=bytes(icc)))
+        assert out.mode == "RGB" and out.size == (8, 8)

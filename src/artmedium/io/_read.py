@@ -253,7 +253,8 @@ def _profile_to_srgb(im):
             renderingIntent=ImageCms.Intent.PERCEPTUAL,
             outputMode="RGBA" if im.mode == "RGBA" else "RGB",
         )
-    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+    except Exception:
+        # Whatever a hostile profile makes LittleCMS raise, the pixels stand.
         return None
 
 
