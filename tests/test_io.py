@@ -1048,3 +1048,47 @@ def test_mutated_profiles_never_lose_the_image():
             icc = icc[: rng.integers(1, len(icc))]
         out = read_image(encode(im, "PNG", icc_profile=bytes(icc)))
         assert out.mode == "RGB" and out.size == (8, 8)
+
+
+def test_icc_profile_with_a_transparent_colour_key_keeps_white_paper():
+    im = _red_and_blue()
+    im.putpixel((0, 0), (10, 20, 30))
+    data = encode(im, "PNG", transparency=(10, 20, 30), icc_profile=SWAPPED)
+    arr = read_image(data, as_array=True)
+    assert tuple(arr[0, 0]) == (255, 255, 255)  # transparent: paper
+    assert np.abs(arr[1, 1].astype(int) - [0, 255, 0]).max() <= 1  # red -> green
+
+
+def test_icc_profile_of_a_palette_image_is_applied():
+    rgb = read_image(encode(_red_and_blue(), "PNG", icc_profile=SWAPPED), as_array=True)
+    palette = _red_and_blue().convert("P", palette=Image.Palette.ADAPTIVE, colors=4)
+    arr = read_image(encode(palette, "PNG", icc_profile=SWAPPED), as_array=True)
+    np.testing.assert_array_equal(arr, rgb)
+    assert tuple(arr[0, 0]) == (0, 255, 0)
+
+
+def test_a_profile_named_srgb_is_judged_by_what_it_does():
+    # Linear-light profiles are often named "sRGB ..." (e.g. sRGB-elle-V2-g10):
+    # the name must not skip the conversion.
+    linear = icc_rgb_profile(_RED, _GREEN, _BLUE, gamma=1.0, description="sRGB g10")
+    grey = Image.new("RGB", (4, 4), (64, 64, 64))
+    arr = read_image(encode(grey, "PNG", icc_profile=linear), as_array=True)
+    assert 130 <= arr[0, 0, 0] <= 145  # linear 64/255 is sRGB ~137
+
+
+def test_image_digest_of_pil_images_covers_what_read_image_uses():
+    red = _red_and_blue()
+    tagged = red.copy()
+    tagged.info["icc_profile"] = SWAPPED
+    rotated = red.copy()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rotated.info["exif"] = exif.tobytes()
+    keyed = red.copy()
+    keyed.info["transparency"] = (255, 0, 0)
+    p1 = red.convert("P", palette=Image.Palette.ADAPTIVE, colors=4)
+    p2 = p1.copy()
+    p2.putpalette([0, 0, 0] * 256)
+    digests = {amio.image_digest(im) for im in (red, tagged, rotated, keyed, p1, p2)}
+    assert len(digests) == 6
+    assert amio.image_digest(red.copy()) == amio.image_digest(red)

@@ -30,12 +30,31 @@ def _hash_stream(h, fp, source):
         raise ImageReadError(source, f"cannot read file object ({exc})") from exc
 
 
+def _pil_extras(im):
+    """Bytes of a PIL image's palette, transparency, EXIF orientation and profile."""
+    try:
+        orientation = im.getexif().get(0x0112)
+    except Exception:
+        orientation = None  # read_image ignores broken EXIF too
+    palette = im.getpalette() if im.mode in ("P", "PA") else None
+    icc = im.info.get("icc_profile") or b""
+    parts = [
+        repr(palette).encode(),
+        repr(im.info.get("transparency")).encode(),
+        repr(orientation).encode(),
+        hashlib.sha256(bytes(icc)).digest(),
+    ]
+    return b"\0".join(parts)
+
+
 def image_digest(src):
     """SHA-256 of what an image source holds, without decoding it.
 
     Encoded sources (path, bytes, file object) are keyed by their bytes, so the
     same file under two names, or read into memory, gets the same key. PIL images
-    and arrays are keyed by their pixels, mode (or dtype) and shape.
+    are keyed by their pixels, mode and size, and by what else
+    :func:`read_image` uses (palette, transparency, EXIF orientation, ICC
+    profile); arrays by their pixels, dtype and shape.
 
     Parameters
     ----------
@@ -90,6 +109,8 @@ PIL.Image.Image or numpy.ndarray
             raise ImageReadError(source, f"truncated or corrupt image ({exc})") from exc
         h.update(f"pil\0{src.mode}\0{src.size}\0".encode())
         h.update(pixels)
+        # What else read_image uses to turn these pixels into RGB.
+        h.update(_pil_extras(src))
     elif isinstance(src, np.ndarray):
         h.update(f"array\0{src.dtype.str}\0{src.shape}\0".encode())
         h.update(np.ascontiguousarray(src).tobytes())

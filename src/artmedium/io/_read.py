@@ -6,6 +6,7 @@ that a bad file fails when it is read, naming itself, and never later inside a
 DataLoader worker or a thread pool.
 """
 
+import functools
 import importlib
 import io
 import os
@@ -231,31 +232,61 @@ def _has_alpha(im):
     )
 
 
-def _profile_to_srgb(im):
-    """``im`` converted to sRGB by its embedded ICC profile, or None.
+# Every level 0, 17, ..., 255 of each channel: 4,096 colours that tell whether a
+# profile's transform to sRGB changes anything.
+_PROBE_LEVELS = np.arange(0, 256, 17, dtype=np.uint8)
+_PROBE = np.stack(
+    np.meshgrid(_PROBE_LEVELS, _PROBE_LEVELS, _PROBE_LEVELS, indexing="ij"), -1
+).reshape(64, 64, 3)
 
-    None when there is no profile, it already describes sRGB, the mode has no
-    colour to manage, or the profile is unusable (broken, or made for another
-    colour space): like broken EXIF, a bad colour hint must not lose the pixels,
-    which are then converted the plain way.
+
+@functools.lru_cache(maxsize=16)
+def _rgb_profile_is_srgb(icc):
+    """Whether an RGB profile's transform to sRGB moves no colour by over 1 level.
+
+    Decided by what the profile does, not what it is called (a linear-light
+    profile may well be named "sRGB ..."); cached per profile, so the many camera
+    images that carry the same sRGB profile pay for one 4,096-colour probe.
+    """
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    probe = Image.fromarray(_PROBE, "RGB")
+    out = ImageCms.profileToProfile(probe, profile, _SRGB, outputMode="RGB")
+    return int(np.abs(np.asarray(out, np.int16) - _PROBE).max()) <= 1
+
+
+def _colour_managed(im):
+    """``im`` with its embedded ICC profile applied (sRGB pixels), or ``im``.
+
+    RGB, RGBA, CMYK and palette images are managed; a palette image, or an RGB
+    image with a transparent colour key, is first expanded to RGB(A) so that the
+    profile acts on colours and transparency survives. Greyscale profiles are
+    ignored. An unusable profile (broken, or made for another colour space) is
+    ignored too: like broken EXIF, a bad colour hint must not lose the pixels.
     """
     icc = im.info.get("icc_profile")
-    if ImageCms is None or not icc or im.mode not in ("RGB", "RGBA", "CMYK"):
-        return None
+    if ImageCms is None or not icc:
+        return im
+    if im.mode in ("P", "PA") or (im.mode == "RGB" and "transparency" in im.info):
+        try:
+            im = im.convert("RGBA" if _has_alpha(im) else "RGB")
+        except (ValueError, OSError):
+            return im
+    if im.mode not in ("RGB", "RGBA", "CMYK"):
+        return im
     try:
-        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        if "srgb" in ImageCms.getProfileDescription(profile).lower():
-            return None  # the common case: nothing to convert
+        icc = bytes(icc)
+        if im.mode != "CMYK" and _rgb_profile_is_srgb(icc):
+            return im  # the common case: nothing to convert
         return ImageCms.profileToProfile(
             im,
-            profile,
+            ImageCms.ImageCmsProfile(io.BytesIO(icc)),
             _SRGB,
             renderingIntent=ImageCms.Intent.PERCEPTUAL,
             outputMode="RGBA" if im.mode == "RGBA" else "RGB",
         )
     except Exception:
         # Whatever a hostile profile makes LittleCMS raise, the pixels stand.
-        return None
+        return im
 
 
 def _to_rgb(im, source):
@@ -263,9 +294,7 @@ def _to_rgb(im, source):
 
     An embedded ICC profile is applied first (the result is sRGB).
     """
-    converted = _profile_to_srgb(im)
-    if converted is not None:
-        im = converted
+    im = _colour_managed(im)
     mode = im.mode
     if mode == "RGB" and "transparency" not in im.info:
         return im.copy()
