@@ -46,6 +46,7 @@ Usage::
 """
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -187,22 +188,50 @@ def scores(y_true, y_pred):
     }
 
 
-def checkpoint(out, name, records, model):
+def run_settings(data, args):
+    """What decides an experiment's result: resumed ones must have been run alike."""
+    split = hashlib.sha256()
+    for part in data["split"]:
+        split.update(np.asarray(part, np.int64).tobytes() + b"|")
+    for path in data["X"]:
+        split.update(os.path.basename(str(path)).encode() + b"|")
+    return {
+        "max_images": args.max_images,
+        "max_epochs": args.max_epochs,
+        "image_size": args.image_size,
+        "seed": SEED,
+        "n_images": len(data["y"]),
+        "split_sha256": split.hexdigest(),
+    }
+
+
+def checkpoint(out, name, records, model, settings):
     """Save an experiment's records and fitted model so --resume can reuse them."""
     folder = Path(out) / "experiments" / name
     save_model(model, folder / "model", overwrite=True)
-    payload = json.dumps(records, indent=2)
+    payload = json.dumps({"settings": settings, "records": records}, indent=2)
     atomic_write(folder / "record.json", lambda tmp: Path(tmp).write_text(payload))
 
 
-def restore(out, name):
-    """The records and model of a finished experiment, or None."""
+def restore(out, name, settings):
+    """The records and model of a finished experiment, or None.
+
+    Raises ValueError when the experiment was run with other settings (image cap,
+    epochs, image size, data or split): mixing them would make the table lie.
+    """
     folder = Path(out) / "experiments" / name
     if not (folder / "record.json").is_file() or not (folder / "model").is_dir():
         return None
-    return json.loads((folder / "record.json").read_text()), load_model(
-        folder / "model"
-    )
+    saved = json.loads((folder / "record.json").read_text())
+    before = saved.get("settings") if isinstance(saved, dict) else None
+    if before != settings:
+        diff = sorted(k for k in settings if (before or {}).get(k, "?") != settings[k])
+        raise ValueError(
+            f"--resume: {folder} was run with other settings ({', '.join(diff)} "
+            f"differ: saved {before}, now {settings}); use another --out or run "
+            "without --resume."
+        )
+    return saved["records"], load_model(folder / "model")
 
 
 def run_classifier(name, data, args):
@@ -488,10 +517,14 @@ def main(argv=None):
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    settings = run_settings(data, args)
     records, classifiers, tagger = [], {}, None
     for name in names:
         print(f"[{time.strftime('%H:%M:%S')}] {name} ...", flush=True)
-        done = restore(out, name) if args.resume else None
+        try:
+            done = restore(out, name, settings) if args.resume else None
+        except ValueError as exc:
+            parser.error(str(exc))
         if done is not None:
             print(f"  resumed from {out / 'experiments' / name}", flush=True)
             found, model = done
@@ -500,7 +533,7 @@ def main(argv=None):
         else:
             found, model = run_classifier(name, data, args)
         if done is None:
-            checkpoint(out, name, found, model)
+            checkpoint(out, name, found, model, settings)
         if name == "tags":
             tagger = model
             records += found

@@ -40,7 +40,7 @@ def test_stratified_cap_keeps_proportions_and_a_minimum(poster):
     assert len(set(keep)) == len(keep)
 
 
-def test_quick_run_writes_table_figures_and_resumes(poster, tate_dir, tmp_path):
+def test_quick_run_writes_table_figures_and_resumes(poster, tate_dir, tmp_path, capsys):
     out, cache = tmp_path / "out", tmp_path / "cache"
     argv = [
         "--data",
@@ -93,3 +93,8 @@ def test_quick_run_writes_table_figures_and_resumes(poster, tate_dir, tmp_path):
     (out / "results.md").unlink()
     assert poster.main([*argv, "--resume"]) == 0
     assert (out / "results.md").read_text() == table
+
+    # Resuming into a run made with other settings is refused, naming them.
+    with pytest.raises(SystemExit):
+        poster.main([*argv[:-1], "48", "--resume"])  # another image size
+    assert "image_size" in capsys.readouterr().err

@@ -39,8 +39,9 @@ def test_import_and_cli_help_do_not_load_torch_or_sklearn():
     code = (
         "import sys, artmedium, artmedium.cli\n"
         "from click.testing import CliRunner\n"
-        "r = CliRunner().invoke(artmedium.cli.main, ['--help'])\n"
-        "assert r.exit_code == 0, r.output\n"
+        "for args in (['--help'], ['--version'], ['predict', '--help']):\n"
+        "    r = CliRunner().invoke(artmedium.cli.main, args)\n"
+        "    assert r.exit_code == 0, r.output\n"
         "heavy = [m for m in ('torch', 'torchvision', 'sklearn', 'skorch', "
         "'matplotlib') if m in sys.modules]\n"
         "print(heavy)"
