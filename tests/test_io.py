@@ -1092,3 +1092,89 @@ def test_image_digest_of_pil_images_covers_what_read_image_uses():
     digests = {amio.image_digest(im) for im in (red, tagged, rotated, keyed, p1, p2)}
     assert len(digests) == 6
     assert amio.image_digest(red.copy()) == amio.image_digest(red)
+
+
+# ---------------------------------------------- hostile files (issue #12)
+
+
+def _in_thread(fn, timeout=20):
+    out = {}
+
+    def run():
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # reported below
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"hung for more than {timeout} s"
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "device_link"])
+def test_fifos_and_devices_are_refused_without_hanging(tmp_path, kind):
+    """Item 3: read_image refused them, but image_digest (memory=) hung."""
+    from artmedium.io import image_digest
+
+    path = tmp_path / "scan.jpg"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        path = "/dev/zero"
+    else:
+        os.symlink("/dev/zero", path)
+    for fn in (read_image, image_digest):
+        with pytest.raises(ImageReadError, match="not a regular file") as info:
+            _in_thread(lambda fn=fn: fn(path))
+        assert info.value.source == os.fspath(path)
+
+
+def test_endless_file_objects_are_cut_at_the_size_limit(monkeypatch):
+    from artmedium.io import _read, image_digest
+
+    monkeypatch.setattr(_read, "MAX_ENCODED_BYTES", 1 << 20)
+    with open("/dev/zero", "rb") as endless:
+        with pytest.raises(ImageReadError, match="larger than the 1048576 bytes"):
+            _in_thread(lambda: image_digest(endless))
+
+    class Pipe:  # not seekable, never ends
+        def read(self, size=-1):
+            return b"\0" * (65536 if size is None or size < 0 else min(size, 65536))
+
+    with pytest.raises(ImageReadError, match="larger than the 1048576 bytes"):
+        _in_thread(lambda: read_image(Pipe()))
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+@pytest.mark.parametrize("where", [0.3, 0.9])
+def test_a_truncated_jpeg_padded_with_zeros_is_truncated(tmp_path, progressive, where):
+    """Item 15: zero padding hid the truncation from libjpeg (and fetch_tate)."""
+    data = encode(noise(96, 64), "JPEG", quality=90, progressive=progressive)
+    cut = int(len(data) * where)
+    padded = data[:cut] + b"\0" * (len(data) - cut)
+    with pytest.raises(ImageReadError, match="truncated"):
+        read_image(padded)
+    (tmp_path / "padded.jpg").write_bytes(padded)
+    with pytest.raises(ImageReadError, match="truncated"):
+        read_image(tmp_path / "padded.jpg")
+    # Complete files, with restart markers, or followed by other data, still read.
+    assert read_image(data).size == (96, 64)
+    restarts = encode(noise(96, 64), "JPEG", restart_marker_blocks=1)
+    assert read_image(restarts).size == (96, 64)
+    assert read_image(data + b"\0" * 100 + b"\xff\xda trailing data").size == (96, 64)
+
+
+def test_every_real_tate_jpeg_has_its_end_marker(tate_dir):
+    from artmedium.io._read import _jpeg_has_end
+
+    checked = 0
+    for path in sorted((tate_dir / "images").iterdir()):
+        with open(path, "rb") as fh:
+            if fh.read(2) == b"\xff\xd8":
+                assert _jpeg_has_end(fh), path
+                checked += 1
+    assert checked > 1000

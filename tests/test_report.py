@@ -11,7 +11,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
 from artmedium import ImageEmbedder, MediumClassifier, MediumTagger
 from artmedium.explain import evaluation_report, most_confused_pairs, top_losses
-from artmedium.explain._report import atomic_write
+from artmedium._files import atomic_write
 
 
 def from_confusion(cm, labels):

@@ -2,14 +2,13 @@
 
 import json
 import math
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import confusion_matrix
 from sklearn.utils.validation import check_is_fitted
 
+from artmedium._files import atomic_write
 from artmedium.datasets import tags_to_medium
 from artmedium.estimators._inputs import IMAGES, as_image_input
 from artmedium.estimators._tagger import _as_tag_matrix
@@ -36,24 +35,6 @@ def jsonable(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def atomic_write(path, write):
-    """Call ``write(tmp_path)``, then rename the temporary file onto ``path``.
-
-    A reader never sees a half-written file, and a failed write leaves any
-    previous file in place.
-    """
-    path = Path(path)
-    # A fresh name in the same folder (so the rename is atomic), created by
-    # ``write`` itself so that it gets the usual permissions, unlike mkstemp's.
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_figure(fig, path, *, dpi=150):

@@ -2,12 +2,17 @@
 
 import hashlib
 import os
-import stat
 
 import numpy as np
 from PIL import Image, ImageFile
 
-from artmedium.io._read import ALLOWED_FORMATS, ImageReadError, _describe
+from artmedium.io import _read
+from artmedium.io._read import (
+    ALLOWED_FORMATS,
+    ImageReadError,
+    _describe,
+    open_image_file,
+)
 
 _CHUNK = 1 << 20
 
@@ -17,11 +22,20 @@ def _hash_stream(h, fp, source):
         fp.seek(0)
     except Exception:
         pass  # not seekable: hash what is left, as read_image would read it
+    limit = _read.MAX_ENCODED_BYTES
+    total = 0
     try:
         while chunk := fp.read(_CHUNK):
             if not isinstance(chunk, (bytes, bytearray)):
                 raise ImageReadError(
                     source, "file object is in text mode; open it in binary mode ('rb')"
+                )
+            total += len(chunk)
+            if total > limit:
+                # An endless stream (a device opened by the caller) must not
+                # keep the hasher busy forever.
+                raise ImageReadError(
+                    source, f"larger than the {limit} bytes an image file may have"
                 )
             h.update(chunk)
     except ImageReadError:
@@ -70,8 +84,9 @@ PIL.Image.Image or numpy.ndarray
     Raises
     ------
     ImageReadError
-        When the source cannot be read at all (missing file, directory, input of
-        an unsupported type). Content that is not a valid image still gets a key:
+        When the source cannot be read at all (missing file, directory, FIFO or
+        device, a stream longer than ``MAX_ENCODED_BYTES``, input of an
+        unsupported type). Content that is not a valid image still gets a key:
         :func:`read_image` is what judges the content.
 
     Examples
@@ -86,16 +101,10 @@ PIL.Image.Image or numpy.ndarray
     h = hashlib.sha256()
     if isinstance(src, (str, os.PathLike)):
         h.update(b"encoded\0")
-        try:
-            st = os.stat(src)
-            if stat.S_ISDIR(st.st_mode):
-                raise ImageReadError(source, "is a directory, not an image file")
-            with open(src, "rb") as fp:
-                _hash_stream(h, fp, source)
-        except FileNotFoundError:
-            raise ImageReadError(source, "missing (no such file)") from None
-        except OSError as exc:
-            raise ImageReadError(source, f"cannot open file ({exc.strerror})") from None
+        # Regular files only, opened without blocking: a FIFO or /dev/zero gets
+        # the same error read_image gives, instead of hanging here.
+        with open_image_file(src, source) as fp:
+            _hash_stream(h, fp, source)
     elif isinstance(src, (bytes, bytearray, memoryview)):
         h.update(b"encoded\0")
         h.update(src)

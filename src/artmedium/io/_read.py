@@ -10,7 +10,6 @@ import functools
 import importlib
 import io
 import os
-import stat
 import threading
 import warnings
 from collections import deque
@@ -32,6 +31,8 @@ from PIL import (
     WebPImagePlugin,  # noqa: F401
 )
 
+from artmedium._files import NotRegularFileError, open_regular, read_limited
+
 #: Formats read_image accepts, as Pillow names them after sniffing the content.
 ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "TIFF", "WEBP", "BMP", "GIF")
 
@@ -49,6 +50,10 @@ _FOREIGN_MAGIC = (
     (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG2000"),
 )
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"}
+
+#: Largest encoded image (file, bytes or stream) read or hashed: 2 GiB. Files on
+#: disk are bounded by their size; this bounds endless streams.
+MAX_ENCODED_BYTES = 2 << 30
 
 #: Bumped whenever the pixels read_image returns for the same bytes change (2: ICC
 #: colour profiles applied), so caches keyed on image content know to recompute.
@@ -355,6 +360,58 @@ class _WatchedReader:
         return self._raw.tell()
 
 
+_RST_OR_STUFFING = frozenset([0x00, *range(0xD0, 0xD8)])
+
+
+def _jpeg_has_end(fp):
+    """Whether the first JPEG image in ``fp`` runs to its end-of-image marker.
+
+    Walks the marker segments from the start; after each start-of-scan it skips
+    the entropy-coded data (where 0xFF is always followed by 0x00 or a restart
+    marker) to the next marker. Data after the first image's EOI (an MPO's other
+    frames, a phone's appended video) is never looked at.
+    """
+    fp.seek(0)
+    data = fp.read()
+    n = len(data)
+    pos = 2  # after SOI
+    while pos < n:
+        if data[pos] != 0xFF:
+            # Stray bytes between segments: libjpeg skips to the next marker too.
+            pos = data.find(b"\xff", pos)
+            if pos < 0:
+                return False
+        while pos < n and data[pos] == 0xFF:  # fill bytes
+            pos += 1
+        if pos >= n:
+            return False
+        marker = data[pos]
+        pos += 1
+        if marker == 0xD9:  # EOI
+            return True
+        if marker in _RST_OR_STUFFING or marker == 0x01:  # no length field
+            continue
+        if pos + 2 > n:
+            return False
+        pos += int.from_bytes(data[pos : pos + 2], "big")
+        if marker != 0xDA:  # not SOS: the segment is skipped whole
+            continue
+        while True:  # entropy-coded data up to the next real marker
+            pos = data.find(b"\xff", pos)
+            if pos < 0:
+                return False
+            after = pos + 1
+            while after < n and data[after] == 0xFF:
+                after += 1
+            if after >= n:
+                return False
+            if data[after] in _RST_OR_STUFFING:
+                pos = after + 1
+                continue
+            break
+    return False
+
+
 def _decode(raw, source, *, min_size, limit):
     """Open ``raw`` (a seekable binary file), enforce the limits, decode fully."""
     fp = _WatchedReader(raw)
@@ -414,6 +471,10 @@ def _decode(raw, source, *, min_size, limit):
             fp.watching = False
             if fp.starved:
                 raise OSError("image file is truncated")
+            if fmt in ("JPEG", "MPO") and not _jpeg_has_end(fp):
+                # libjpeg decodes zero padding as image data and stops when it has
+                # every block, so a truncated file padded to length reads "fine".
+                raise OSError("image file is truncated (no end-of-image marker)")
             return _to_rgb(_exif_transposed(im), source)
         except ImageReadError:
             raise
@@ -427,24 +488,36 @@ def _decode(raw, source, *, min_size, limit):
             ) from exc
 
 
-def _read_path(path, source, *, min_size, limit):
+def open_image_file(path, source):
+    """Open an image path for reading, or raise :class:`ImageReadError`.
+
+    Only regular files are opened, without blocking: a FIFO, ``/dev/zero`` or
+    another device is refused instead of hanging the reader or the hasher.
+    """
     try:
-        st = os.stat(path)
+        return open_regular(path)
     except FileNotFoundError:
         raise ImageReadError(source, "missing (no such file)") from None
+    except IsADirectoryError:
+        raise ImageReadError(source, "is a directory, not an image file") from None
+    except NotRegularFileError as exc:
+        raise ImageReadError(source, f"not a regular file ({exc.kind})") from None
     except OSError as exc:
-        raise ImageReadError(source, f"cannot access file ({exc.strerror})") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise ImageReadError(source, "is a directory, not an image file")
-    if not stat.S_ISREG(st.st_mode):
-        raise ImageReadError(source, "not a regular file")
-    if st.st_size == 0:
-        raise ImageReadError(source, "empty (0 bytes)")
-    try:
-        fp = open(path, "rb")
-    except OSError as exc:
-        raise ImageReadError(source, f"cannot open file ({exc.strerror})") from None
-    with fp:
+        raise ImageReadError(
+            source, f"cannot open file ({exc.strerror or exc})"
+        ) from None
+
+
+def _read_path(path, source, *, min_size, limit):
+    with open_image_file(path, source) as fp:
+        try:
+            empty = os.fstat(fp.fileno()).st_size == 0
+        except OSError as exc:
+            raise ImageReadError(
+                source, f"cannot access file ({exc.strerror})"
+            ) from None
+        if empty:
+            raise ImageReadError(source, "empty (0 bytes)")
         return _decode(fp, source, min_size=min_size, limit=limit)
 
 
@@ -456,7 +529,9 @@ def _read_fileobj(fp, source, *, min_size, limit):
         seekable = False
     if not seekable:  # pipes, sockets: Pillow needs to seek back after sniffing
         try:
-            fp = io.BytesIO(fp.read())
+            fp = io.BytesIO(read_limited(fp, MAX_ENCODED_BYTES, name="the stream"))
+        except ValueError as exc:
+            raise ImageReadError(source, str(exc)) from None
         except Exception as exc:
             raise ImageReadError(
                 source, f"cannot read file object ({_explain(exc)})"
