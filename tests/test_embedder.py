@@ -46,13 +46,13 @@ def test_memory_cache_is_keyed_by_content(tmp_path):
     images, _ = make_toy_images(n_per_class=3)
     emb = ImageEmbedder(**TINY, memory=str(tmp_path)).fit(images)
     first = emb.transform(images)
-    assert len(list(tmp_path.rglob("output.pkl"))) == len(images)
+    assert len(list(tmp_path.rglob("*.npy"))) == len(images)
     np.testing.assert_array_equal(emb.transform(images), first)
     # Changed pixels are a new key: one more entry, not a stale hit.
     changed = images.copy()
     changed[0, 0, 0] ^= 0xFF
     emb.transform(changed[:1])
-    assert len(list(tmp_path.rglob("output.pkl"))) == len(images) + 1
+    assert len(list(tmp_path.rglob("*.npy"))) == len(images) + 1
     # Different weights (another seed) never reuse the cached features.
     other = ImageEmbedder(**{**TINY, "random_state": 1}, memory=str(tmp_path))
     assert not np.allclose(other.fit(images).transform(images), first)

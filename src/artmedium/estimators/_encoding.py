@@ -13,33 +13,13 @@ import json
 
 import numpy as np
 import torch
-from joblib import Memory
 
+from artmedium.estimators._feature_cache import FeatureCache, cache_location
 from artmedium.io import ImageReadError, image_digest, iter_images
 from artmedium.io._read import READER_VERSION
 from artmedium.nets import get_backbone
 
 POOLED = None  # ``stop`` value meaning "the pooled feature vector"
-
-
-def check_memory(memory):
-    """``None``, a path or a :class:`joblib.Memory` -> a ``Memory`` (or None)."""
-    if memory is None:
-        return None
-    if isinstance(memory, str | bytes) or hasattr(memory, "__fspath__"):
-        return Memory(location=memory, verbose=0)
-    if hasattr(memory, "cache") and hasattr(memory, "location"):
-        return memory
-    raise ValueError(
-        "memory must be None, a directory path or a joblib.Memory; "
-        f"got {type(memory).__name__}."
-    )
-
-
-def _cached_encoding(key, value=None):
-    # joblib keys the call on ``key`` alone (``value`` is ignored), so storing a
-    # batch-computed result is a call with the value, and a lookup a call without.
-    return value
 
 
 class Encoder:
@@ -58,7 +38,9 @@ class Encoder:
     n_jobs : int or None
         Decoding threads (decoding overlaps with the forward passes).
     memory : None, path or joblib.Memory
-        Where per-image results are cached.
+        Where per-image results are cached (as ``.npy`` files, see
+        :class:`~artmedium.estimators._feature_cache.FeatureCache`; a
+        ``joblib.Memory`` only gives its folder).
     device : str
         Torch device for the forward passes.
     """
@@ -95,9 +77,11 @@ class Encoder:
         self.preprocessing = preprocessing
         self.batch_size = int(batch_size)
         self.n_jobs = 1 if n_jobs is None else int(n_jobs)
-        self.memory = check_memory(memory)
+        location = cache_location(memory)
+        self.cache = None if location is None else FeatureCache(location)
         self.device = torch.device(device)
         self._fingerprint = None
+        self._shapes = {}
 
     @property
     def n_stages(self):
@@ -119,6 +103,20 @@ class Encoder:
                 digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
             self._fingerprint = digest.hexdigest()
         return self._fingerprint
+
+    def output_shape(self, stop, views):
+        """Shape of one image's result for ``stop`` and ``views`` (cached).
+
+        What a cache entry must have: computed once by running a blank image
+        through the network, so a cached file is never trusted for its shape.
+        """
+        if (stop, views) not in self._shapes:
+            size = self.preprocessing.size
+            blank = torch.zeros((1, 3, size, size))
+            with torch.inference_mode():
+                out = self._forward(blank, stop, views)
+            self._shapes[stop, views] = tuple(out.shape[1:])
+        return self._shapes[stop, views]
 
     def _forward(self, batch, stop, views):
         batch = batch.to(self.device, memory_format=torch.channels_last)
@@ -165,17 +163,19 @@ class Encoder:
         errors = {}
         tag = f"{self.fingerprint}|stop={stop}|views={views}|{dtype}"
         keys = [None] * n
-        cached = None
-        if self.memory is not None:
-            cached = self.memory.cache(_cached_encoding, ignore=["value"])
+        cache = self.cache
+        if cache is not None:
+            shape = self.output_shape(stop, views)
+            np_dtype = torch.empty((), dtype=dtype).numpy().dtype
             for i, src in enumerate(sources):
                 try:
                     keys[i] = f"{image_digest(src)}|{tag}"
                 except ImageReadError as exc:
                     errors[i] = exc
                     continue
-                if cached.check_call_in_cache(keys[i]):
-                    results[i] = cached(keys[i])
+                hit = cache.get(keys[i], shape, np_dtype)
+                if hit is not None:
+                    results[i] = torch.from_numpy(hit)
         todo = [i for i in range(n) if results[i] is None and i not in errors]
         pending_idx, pending_img = [], []
 
@@ -187,8 +187,8 @@ class Encoder:
                 out = self._forward(batch, stop, views).to(dtype)
             for j, idx in enumerate(pending_idx):
                 results[idx] = out[j].clone()
-                if cached is not None:
-                    cached(keys[idx], value=results[idx])
+                if cache is not None:
+                    cache.put(keys[idx], results[idx].numpy())
             pending_idx.clear()
             pending_img.clear()
 

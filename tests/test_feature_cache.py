@@ -1,0 +1,186 @@
+"""The feature cache (``memory=``) never runs code and never hangs on what it finds.
+
+Whoever can write to a cache folder (a shared disk, a Dask scratch space) must
+not be able to run code in the processes that read it, nor make them hang or
+allocate without bound; a planted file is ignored and recomputed.
+"""
+
+import os
+import pickle
+import threading
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+from PIL import Image
+
+from artmedium import ImageEmbedder, MediumClassifier
+from artmedium.estimators._feature_cache import FeatureCache, _npy_size, cache_location
+from conftest import make_toy_images
+
+TINY = {
+    "backbone": "simple_cnn",
+    "weights": None,
+    "image_size": 32,
+    "batch_size": 8,
+    "random_state": 0,
+}
+
+
+class _RunsCode:
+    """Unpickling this creates ``marker``: proof that a cache read ran code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _plant_everywhere(folder, payload):
+    planted = [p for p in folder.rglob("*") if p.is_file()]
+    for path in planted:
+        path.write_bytes(payload)
+    return planted
+
+
+@pytest.fixture(scope="module")
+def images():
+    return make_toy_images(n_per_class=4, size=32)
+
+
+def test_planted_pickles_never_run(tmp_path, images):
+    X, y = images
+    cache = tmp_path / "cache"
+    marker = tmp_path / "pwned"
+    clf = MediumClassifier(**TINY, max_epochs=1, memory=str(cache)).fit(X, y)
+    expected = clf.predict_proba(X)
+    # Replace every file the cache wrote with a pickle that runs code when loaded
+    # (whatever the format, a pickle-based cache would load these).
+    planted = _plant_everywhere(cache, pickle.dumps(_RunsCode(marker)))
+    assert len(planted) >= len(X)
+    with pytest.warns(UserWarning, match="feature cache: ignoring"):
+        again = clf.predict_proba(X)
+    assert not marker.exists()
+    np.testing.assert_allclose(again, expected, atol=1e-6)
+
+
+def test_a_joblib_memory_gives_only_its_folder(tmp_path, images):
+    X, _ = images
+    marker = tmp_path / "pwned"
+    memory = joblib.Memory(location=tmp_path / "jl", verbose=0)
+    emb = ImageEmbedder(**TINY, memory=memory).fit(X)
+    first = emb.transform(X)
+    entries = list((tmp_path / "jl").rglob("*.npy"))
+    assert len(entries) == len(X)
+    assert not list((tmp_path / "jl").rglob("*.pkl"))
+    # An old joblib entry named like joblib's own is never opened.
+    old = tmp_path / "jl" / "joblib" / "artmedium" / "x" / "output.pkl"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(pickle.dumps(_RunsCode(marker)))
+    np.testing.assert_array_equal(emb.transform(X), first)
+    assert not marker.exists()
+
+
+def test_object_arrays_and_wrong_shapes_are_refused(tmp_path):
+    cache = FeatureCache(tmp_path)
+    key, shape = "k", (4,)
+    good = np.arange(4, dtype=np.float32)
+    cache.put(key, good)
+    path = cache.path(key)
+    assert path.stat().st_size == _npy_size(shape, np.float32)
+    np.testing.assert_array_equal(cache.get(key, shape, np.float32), good)
+    # An object array of the right byte size would need pickle: refused.
+    obj = np.array([_RunsCode(tmp_path / "pwned")] * 2, dtype=object)
+    with open(path, "wb") as fh:
+        np.save(fh, obj, allow_pickle=True)
+    with pytest.warns(UserWarning, match="ignoring"):
+        assert cache.get(key, shape, np.float32) is None
+    assert not (tmp_path / "pwned").exists()
+    # Same byte size, other dtype or shape: refused.
+    np.save(path, np.arange(2, dtype=np.float64))
+    with pytest.warns(UserWarning, match="ignoring"):
+        assert cache.get(key, shape, np.float32) is None
+    np.save(path, np.arange(4, dtype=np.float32).reshape(2, 2))
+    with pytest.warns(UserWarning, match="ignoring"):
+        assert cache.get(key, shape, np.float32) is None
+    # A header that declares a huge array is refused by size, never allocated.
+    np.save(path, good)
+    data = path.read_bytes().replace(b"(4,)", b"(9999999999,)"[:4])
+    path.write_bytes(data)
+    with pytest.warns(UserWarning, match="ignoring"):
+        assert cache.get(key, shape, np.float32) is None
+    with pytest.raises(TypeError):
+        cache.put(key, obj)
+
+
+def _in_thread(fn, timeout=20):
+    """Run ``fn`` in a daemon thread; its result, or a failure if it hangs."""
+    out = {}
+
+    def run():
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # reported to the test below
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"hung for more than {timeout} s"
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+def test_fifo_and_device_entries_do_not_hang(tmp_path):
+    cache = FeatureCache(tmp_path)
+    os.makedirs(cache.path("fifo").parent, exist_ok=True)
+    os.mkfifo(cache.path("fifo"))
+    os.makedirs(cache.path("dev").parent, exist_ok=True)
+    os.symlink("/dev/zero", cache.path("dev"))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert _in_thread(lambda: cache.get("fifo", (4,), np.float32)) is None
+        assert _in_thread(lambda: cache.get("dev", (4,), np.float32)) is None
+    assert len(seen) == 2
+    # A fresh result replaces the planted entry.
+    cache.put("fifo", np.zeros(4, np.float32))
+    assert cache.get("fifo", (4,), np.float32).tolist() == [0, 0, 0, 0]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_non_regular_image_files_with_memory_get_an_error(tmp_path, images, kind):
+    """Item 3: a FIFO or /dev/zero named as an image hung in image_digest."""
+    X, y = images
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    good = folder / "good.png"
+    Image.fromarray(X[0]).save(good)
+    bad = folder / "bad.jpg"
+    if kind == "fifo":
+        os.mkfifo(bad)
+    else:
+        os.symlink("/dev/zero", bad)
+    clf = MediumClassifier(**TINY, max_epochs=1, memory=str(tmp_path / "c")).fit(X, y)
+    with pytest.raises(ValueError, match=r"bad\.jpg.*not a regular file"):
+        _in_thread(lambda: clf.predict(np.array([str(good), str(bad)], dtype=object)))
+
+
+def test_an_unwritable_cache_warns_once_and_still_computes(tmp_path, images):
+    X, _ = images
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    emb = ImageEmbedder(**TINY, memory=str(blocker)).fit(X)
+    with pytest.warns(UserWarning, match="cannot write") as record:
+        out = emb.transform(X)
+    assert sum("cannot write" in str(w.message) for w in record) == 1
+    np.testing.assert_allclose(out, ImageEmbedder(**TINY).fit(X).transform(X))
+
+
+def test_cache_location():
+    assert cache_location(None) is None
+    assert cache_location(joblib.Memory(location=None, verbose=0)) is None
+    with pytest.raises(ValueError, match="memory must be"):
+        cache_location(3)
