@@ -192,11 +192,11 @@ def test_grid_search_over_lr_on_paths(toy_image_files, n_jobs):
 def test_memory_caches_frozen_features(toy_image_files, tmp_path):
     paths, y = toy_image_files
     clf = tiny(memory=str(tmp_path), max_epochs=1).fit(paths, y)
-    cached = list(tmp_path.rglob("output.pkl"))
+    cached = list(tmp_path.rglob("*.npy"))
     assert len(cached) == len(paths)
     # A second fit with another lr reuses the cache: no new entries, same features.
     tiny(memory=str(tmp_path), max_epochs=1, lr=0.5).fit(paths[:10], y[:10])
-    assert len(list(tmp_path.rglob("output.pkl"))) == len(paths)
+    assert len(list(tmp_path.rglob("*.npy"))) == len(paths)
     no_cache = tiny(max_epochs=1).fit(paths, y)
     np.testing.assert_allclose(
         clf.predict_proba(paths), no_cache.predict_proba(paths), atol=1e-6
@@ -270,6 +270,23 @@ def test_bad_freeze_and_optimizer(toy):
         tiny(freeze=99).fit(X, y)
     with pytest.raises(ValueError, match="optimizer"):
         tiny(optimizer="lbfgs").fit(X, y)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (None, r"y\[3\] is None: every image needs a label"),
+        (float("nan"), r"y\[3\] is nan: every image needs a label"),
+        (7, r"y mixes strings and numbers \(y\[0\] is '.*', y\[3\] is 7\)"),
+    ],
+)
+def test_missing_or_mixed_labels_are_named(toy, bad, message):
+    """Issue #12: None among the labels gave TypeError: '<' not supported."""
+    X, y, _, _ = toy
+    for labels in (list(y), np.array(y, dtype=object)):  # copies
+        labels[3] = bad
+        with pytest.raises(ValueError, match=message):
+            tiny(max_epochs=1).fit(X, labels)
 
 
 def test_sparse_and_float_image_stacks_are_refused(toy):

@@ -265,8 +265,11 @@ def test_missing_tensors_are_named(fitted, tmp_path):
     dropped = next(k for k in tensors if k.startswith("backbone."))
     del tensors[dropped]
     save_file(tensors, path / WEIGHTS)
-    digest = hashlib.sha256((path / WEIGHTS).read_bytes()).hexdigest()
-    rewrite_sidecar(path, lambda info: info["weights"].update(sha256=digest))
+    blob = (path / WEIGHTS).read_bytes()
+    digest = hashlib.sha256(blob).hexdigest()
+    rewrite_sidecar(
+        path, lambda info: info["weights"].update(sha256=digest, bytes=len(blob))
+    )
     with pytest.raises(ValueError, match=f"missing tensors: {dropped}"):
         load_model(path)
 

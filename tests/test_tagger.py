@@ -204,6 +204,9 @@ def test_bad_y():
         passthrough().fit(X[:-1], Y)
     with pytest.raises(ValueError, match="mode"):
         passthrough(mode="chained").fit(X, Y)
+    media = ["Graphite on paper"] * (len(X) - 1) + [None]
+    with pytest.raises(ValueError, match=rf"y\[{len(X) - 1}\] is None"):
+        passthrough().fit(X, media)
 
 
 @pytest.mark.parametrize("mode", ["independent", "joint"])

@@ -25,8 +25,18 @@ What can be saved:
 Parameters that only act during ``fit`` and cannot be written as JSON are not
 saved: ``callbacks`` is dropped (with a warning; the sidecar lists it under
 ``dropped_params``) and ``memory`` (a machine-local cache folder) is stored as
-None. Any other parameter that is not JSON-safe is refused with an error naming
-it.
+None, as is a ``weights`` file path (the fitted weights are in the weights file).
+Any other parameter that is not JSON-safe is refused with an error naming it.
+
+What a model folder can and cannot do (see SECURITY.md): loading reads
+``model.json`` (at most :data:`MAX_SIDECAR_BYTES`) and the weights file (at most
+the size its tensors need, checked before it is read), regular files only. Every
+field of the sidecar is checked for type and range before anything is built
+from it, and a loaded model never takes from the sidecar anything that touches
+the file system, runs code or chooses devices or processes: ``memory``,
+``callbacks`` and ``n_jobs`` are None, ``device`` is the caller's, and
+``weights`` is kept only as a name (``"imagenet"`` or None, never a path), in
+nested estimators too. Set those on the loaded estimator if you want them.
 """
 
 import datetime
@@ -42,7 +52,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from artmedium._files import NotRegularFileError, open_regular, read_limited
 from artmedium._version import __version__
+
+#: Largest ``model.json`` read (a tagger over a large vocabulary stays far below).
+MAX_SIDECAR_BYTES = 64 << 20
+#: Bounds on what a loaded model may ask of the machine: images per forward
+#: pass, network input side, resize side, feature width, classes and tags.
+MAX_BATCH_SIZE = 1024
+MAX_IMAGE_SIZE = 1024
+MAX_RESIZE = 2048
+MAX_FEATURES = 1 << 16
+MAX_LABELS = 100_000
+# Deepest nesting of a parameter value (tuples in dicts in lists, estimators).
+_MAX_DEPTH = 16
 
 #: Identifies the sidecar; bumped ``FORMAT_VERSION`` means older code cannot read it.
 FORMAT = "artmedium-model"
@@ -54,6 +77,11 @@ WEIGHTS = "weights.safetensors"
 # store: dropped (callbacks) or reset (memory, a cache path of one machine).
 _DROPPED_WITH_WARNING = ("callbacks",)
 _RESET_TO_NONE = ("memory",)
+# What a loaded model takes from its caller, never from the sidecar: a cache
+# folder, code to call, processes and threads (and ``device``, the caller's).
+_CALLER_SET = ("memory", "callbacks", "n_jobs")
+# ``weights`` values kept on load: names. A path would be read on a refit.
+_WEIGHT_NAMES = (None, "imagenet")
 
 
 def _nested_classes():
@@ -110,27 +138,78 @@ def _to_json(value, where):
     )
 
 
-def _from_json(value):
+def _json_type(value):
+    return "null" if value is None else type(value).__name__
+
+
+def _array_dtype(text, where):
+    """A dtype a sidecar may name: numbers, bounded unicode, or objects.
+
+    Values always come from JSON (strings, numbers, lists), so an object array
+    holds nothing but those; the itemsize bound keeps a tiny sidecar from asking
+    for a huge allocation (``"<U1000000000"``).
+    """
+    try:
+        dtype = np.dtype(text) if isinstance(text, str) else None
+    except TypeError:
+        dtype = None
+    if dtype is None or not (
+        (dtype.kind in "biufO" and dtype.itemsize <= 8)
+        or (dtype.kind == "U" and dtype.itemsize <= 4 * 4096)
+    ):
+        raise ValueError(
+            f"{where}: dtype {text!r} is not allowed (numbers, objects, or strings "
+            "of at most 4096 characters)"
+        )
+    return dtype
+
+
+def _array_from_json(values, dtype_text, where):
+    dtype = _array_dtype(dtype_text, where)
+    try:
+        array = np.asarray(values, dtype=dtype)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{where}: not an array of {dtype} ({exc})") from None
+    if array.tolist() != values:  # a narrower dtype would silently cut values
+        raise ValueError(f"{where}: its values do not fit dtype {dtype}")
+    return array
+
+
+def _from_json(value, where, device, depth=0):
+    if depth > _MAX_DEPTH:
+        raise ValueError(f"{where} is nested more than {_MAX_DEPTH} levels deep")
     if isinstance(value, list):
-        return [_from_json(v) for v in value]
+        return [
+            _from_json(v, f"{where}[{i}]", device, depth + 1)
+            for i, v in enumerate(value)
+        ]
     if not isinstance(value, dict):
         return value
-    if "__tuple__" in value:
-        return tuple(_from_json(v) for v in value["__tuple__"])
-    if "__dict__" in value:
-        return {_from_json(k): _from_json(v) for k, v in value["__dict__"]}
-    if "__ndarray__" in value:
-        return np.asarray(value["__ndarray__"], dtype=np.dtype(value["dtype"]))
-    if "__estimator__" in value:
+    if set(value) == {"__tuple__"} and isinstance(value["__tuple__"], list):
+        return tuple(_from_json(value["__tuple__"], where, device, depth))
+    if set(value) == {"__dict__"} and isinstance(value["__dict__"], list):
+        out = {}
+        for i, pair in enumerate(value["__dict__"]):
+            if not (isinstance(pair, list) and len(pair) == 2):
+                raise ValueError(f"{where}: item {i} is not a [key, value] pair")
+            key = _from_json(pair[0], f"{where} key", device, depth + 1)
+            if isinstance(key, (list, dict)):
+                raise ValueError(f"{where}: key {i} is a {type(key).__name__}")
+            out[key] = _from_json(pair[1], f"{where}[{key!r}]", device, depth + 1)
+        return out
+    if set(value) == {"__ndarray__", "dtype"}:
+        return _array_from_json(value["__ndarray__"], value["dtype"], where)
+    if set(value) == {"__estimator__", "params"}:
         classes = _nested_classes()
         name = value["__estimator__"]
-        if name not in classes:
+        if not isinstance(name, str) or name not in classes:
             raise ValueError(
                 f"the model names estimator {name!r} as a parameter; only "
                 f"{sorted(classes)} can be loaded."
             )
-        return classes[name](**_params_from_json(value["params"]))
-    raise ValueError(f"unrecognised value in the model's parameters: {value!r}")
+        cls = classes[name]
+        return cls(**_restore_params(cls, value["params"], where, device, depth + 1))
+    raise ValueError(f"{where}: unrecognised value {value!r:.200}")
 
 
 def _params_to_json(est, where=None):
@@ -138,7 +217,8 @@ def _params_to_json(est, where=None):
     where = where or type(est).__name__
     out, dropped = {}, []
     for name, value in est.get_params(deep=False).items():
-        if name in _RESET_TO_NONE:
+        if name in _RESET_TO_NONE or (name == "weights" and value not in _WEIGHT_NAMES):
+            # A path of this machine: meaningless elsewhere, and never read back.
             if value is not None:
                 dropped.append(f"{where}.{name}")
             value = None
@@ -156,8 +236,51 @@ def _params_to_json(est, where=None):
     return out, dropped
 
 
-def _params_from_json(params):
-    return {name: _from_json(value) for name, value in params.items()}
+def _restore_params(cls, raw, where, device, depth=0):
+    """Constructor parameters of ``cls`` from the sidecar, checked and made safe.
+
+    Unknown names are refused; ``memory``, ``callbacks`` and ``n_jobs`` are None
+    whatever the sidecar says and ``device`` is the caller's; a ``weights`` path
+    becomes None; every value must satisfy the estimator's
+    ``_parameter_constraints``, and the resources a prediction uses are bounded.
+    """
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where} must be an object, not {_json_type(raw)}")
+    names = cls._get_param_names()
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        raise ValueError(
+            f"{where} has parameters unknown to {cls.__name__} in this artmedium "
+            f"{__version__}: {unknown}; was it saved by a newer version?"
+        )
+    params = {
+        name: _from_json(value, f"{where}.{name}", device, depth)
+        for name, value in raw.items()
+        if name not in _CALLER_SET and name != "device"
+    }
+    for name in _CALLER_SET:
+        if name in names:
+            params[name] = None
+    if "device" in names:
+        params["device"] = device
+    if "weights" in params and params["weights"] not in _WEIGHT_NAMES:
+        params["weights"] = None
+    from sklearn.utils._param_validation import validate_parameter_constraints
+
+    try:
+        validate_parameter_constraints(
+            getattr(cls, "_parameter_constraints", {}), params, caller_name=where
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValueError(str(exc)) from None
+    bounds = {"batch_size": MAX_BATCH_SIZE, "image_size": MAX_IMAGE_SIZE}
+    for name, bound in bounds.items():
+        value = params.get(name)
+        if isinstance(value, int) and value > bound:
+            raise ValueError(
+                f"{where}.{name} = {value} exceeds the {bound} a loaded model may use"
+            )
+    return params
 
 
 def _labels_to_json(labels):
@@ -173,8 +296,14 @@ def _labels_to_json(labels):
     return {"values": values, "dtype": labels.dtype.str}
 
 
-def _labels_from_json(d):
-    return np.asarray(d["values"], dtype=np.dtype(d["dtype"]))
+def _labels_from_json(d, where):
+    _check_keys(d, where, {"values": list, "dtype": str})
+    values = d["values"]
+    if not 1 <= len(values) <= MAX_LABELS:
+        raise ValueError(f"{where}.values must hold 1 to {MAX_LABELS} labels")
+    if not all(isinstance(v, (str, int, float)) for v in values):
+        raise ValueError(f"{where}.values must be strings or numbers")
+    return _array_from_json(values, d["dtype"], f"{where}.values")
 
 
 def _json_safe_metadata(metadata):
@@ -361,73 +490,269 @@ def _describe_tagger(est):
     return state, list(state["tag_names"]), prep, backbone, dropped
 
 
-def _override_device(params, device):
-    params = dict(params)
-    if "device" in params:
-        params["device"] = device
-    return params
+# ------------------------------------------------------------ sidecar checks
+
+
+def _check_keys(mapping, where, spec):
+    """Every key of ``spec`` is in ``mapping``, its value of the given type(s)."""
+    if not isinstance(mapping, dict):
+        raise ValueError(f"{where} must be an object, not {_json_type(mapping)}")
+    for key, types in spec.items():
+        if key not in mapping:
+            raise ValueError(f"{where}.{key} is missing")
+        value = mapping[key]
+        types = types if isinstance(types, tuple) else (types,)
+        if not isinstance(value, types) or (
+            isinstance(value, bool) and bool not in types
+        ):
+            names = " or ".join(
+                "null" if t is type(None) else t.__name__ for t in types
+            )
+            raise ValueError(f"{where}.{key} must be {names}, not {_json_type(value)}")
+
+
+def _check_int(value, where, low, high):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{where} must be an integer, not {_json_type(value)}")
+    if not low <= value <= high:
+        raise ValueError(f"{where} = {value} is outside [{low}, {high}]")
+    return value
+
+
+def _check_strings(values, where, length=None):
+    if values is None:
+        return None
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ValueError(f"{where} must be a list of strings")
+    if length is not None and len(values) != length:
+        raise ValueError(f"{where} has {len(values)} names for {length} columns")
+    return values
+
+
+def _preprocessing_from_json(d, where):
+    from artmedium.io import Preprocessing
+
+    try:
+        prep = Preprocessing.from_dict(d)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    if prep.size > MAX_IMAGE_SIZE or prep.min_decode_size > MAX_RESIZE:
+        raise ValueError(
+            f"{where}: size {prep.size} / resize {prep.min_decode_size} exceed the "
+            f"{MAX_IMAGE_SIZE} / {MAX_RESIZE} pixels a loaded model may use"
+        )
+    return prep
+
+
+def _check_sidecar(sidecar):
+    """The fields every loader reads, with their types (raises ValueError)."""
+    _check_keys(
+        sidecar,
+        "model",
+        {
+            "estimator": str,
+            "params": dict,
+            "state": dict,
+            "preprocessing": (dict, type(None)),
+            "tag_names": list,
+            "weights": dict,
+        },
+    )
+    if sidecar["estimator"] not in ("MediumClassifier", "MediumTagger"):
+        raise ValueError(
+            f"unknown estimator type {sidecar['estimator']!r:.100} (this artmedium "
+            "loads MediumClassifier and MediumTagger)"
+        )
+    _check_strings(sidecar["tag_names"], "model.tag_names")
+    for key, types in (("metadata", dict), ("classes", (list, type(None)))):
+        if key in sidecar:
+            _check_keys(sidecar, "model", {key: types})
+    weights = sidecar["weights"]
+    _check_keys(weights, "model.weights", {"sha256": str, "bytes": int})
+    digest = weights["sha256"]
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError("model.weights.sha256 is not a SHA-256 in hexadecimal")
+    _check_int(weights["bytes"], "model.weights.bytes", 0, 1 << 40)
+    if weights.get("file", WEIGHTS) != WEIGHTS:
+        raise ValueError(f"model.weights.file must be {WEIGHTS!r}")
+
+
+# ---------------------------------------------------------------- rebuilding
 
 
 def _rebuild(sidecar, device):
-    """A fitted estimator of the sidecar's structure; tensors not yet loaded."""
-    from artmedium.estimators import ImageEmbedder, MediumClassifier, MediumTagger
-    from artmedium.io import Preprocessing
+    """A fitted estimator of the sidecar's structure; tensors not yet loaded.
+
+    Every value is checked before it is used (ValueError naming the field).
+    """
+    from artmedium.estimators import MediumClassifier, MediumTagger
 
     kind = sidecar["estimator"]
     state = sidecar["state"]
-    params = _override_device(_params_from_json(sidecar["params"]), device)
-    prep = sidecar.get("preprocessing")
-    prep = None if prep is None else Preprocessing.from_dict(prep)
+    cls = MediumClassifier if kind == "MediumClassifier" else MediumTagger
+    params = _restore_params(cls, sidecar["params"], "model.params", device)
+    prep = sidecar["preprocessing"]
+    if prep is not None:
+        prep = _preprocessing_from_json(prep, "model.preprocessing")
+    where = "model.state"
     if kind == "MediumClassifier":
+        _check_keys(
+            state,
+            where,
+            {
+                "classes": dict,
+                "start": (int, type(None)),
+                "seed": int,
+                "n_features_in": (int, type(None)),
+                "feature_names_in": (list, type(None)),
+            },
+        )
+        n_features_in = _check_int(
+            state["n_features_in"], f"{where}.n_features_in", 1, MAX_FEATURES
+        )
+        if n_features_in is None and prep is None:
+            raise ValueError(
+                "model.preprocessing is null but the model reads images (state "
+                "n_features_in is null)"
+            )
+        classes = _labels_from_json(state["classes"], f"{where}.classes")
+        if len(classes) < 2:
+            raise ValueError(f"{where}.classes must hold at least 2 labels")
         return MediumClassifier._rebuild(
             params,
-            classes=_labels_from_json(state["classes"]),
-            start=state["start"],
-            seed=state["seed"],
-            n_features_in=state["n_features_in"],
-            feature_names_in=state["feature_names_in"],
+            classes=classes,
+            start=_check_int(state["start"], f"{where}.start", 0, 64),
+            seed=_check_int(state["seed"], f"{where}.seed", 0, 2**32 - 1),
+            n_features_in=n_features_in,
+            feature_names_in=_check_strings(
+                state["feature_names_in"], f"{where}.feature_names_in", n_features_in
+            ),
             preprocessing=prep,
         )
-    if kind != "MediumTagger":
-        raise ValueError(f"unknown estimator type {kind!r} in the model's sidecar")
+    return _rebuild_tagger(params, state, device, where)
+
+
+def _rebuild_tagger(params, state, device, where):
+    from sklearn.linear_model import LogisticRegression
+
+    from artmedium.estimators import ImageEmbedder, MediumTagger
+
+    _check_keys(
+        state,
+        where,
+        {
+            "tag_names": list,
+            "combinations": list,
+            "combination_counts": list,
+            "constant_tags": list,
+            "embedder": (dict, type(None)),
+            "estimators": (list, type(None)),
+            "joint_seed": (int, type(None)),
+            "n_features": int,
+            "n_features_in": (int, type(None)),
+            "feature_names_in": (list, type(None)),
+        },
+    )
+    tag_names = _check_strings(state["tag_names"], f"{where}.tag_names")
+    n_tags = len(tag_names)
+    if not 1 <= n_tags <= MAX_LABELS:
+        raise ValueError(f"{where}.tag_names must hold 1 to {MAX_LABELS} tags")
+    combinations = state["combinations"]
+    if not combinations or not all(
+        isinstance(row, list)
+        and len(row) == n_tags
+        and all(type(v) is int and v in (0, 1) for v in row)
+        for row in combinations
+    ):
+        raise ValueError(
+            f"{where}.combinations must be rows of {n_tags} zeros and ones"
+        )
+    counts = state["combination_counts"]
+    if len(counts) != len(combinations) or not all(
+        type(c) is int and c >= 1 for c in counts
+    ):
+        raise ValueError(
+            f"{where}.combination_counts must be one positive count per combination"
+        )
+    constant = {}
+    for i, pair in enumerate(state["constant_tags"]):
+        if not (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and type(pair[0]) is int
+            and 0 <= pair[0] < n_tags
+            and pair[1] in (0, 1)
+            and type(pair[1]) is int
+        ):
+            raise ValueError(f"{where}.constant_tags[{i}] must be [tag index, 0 or 1]")
+        constant[pair[0]] = pair[1]
+    n_features = _check_int(state["n_features"], f"{where}.n_features", 1, MAX_FEATURES)
+    n_features_in = _check_int(
+        state["n_features_in"], f"{where}.n_features_in", 1, MAX_FEATURES
+    )
     embedder = None
     if state["embedder"] is not None:
         emb = state["embedder"]
-        embedder = MediumTagger._rebuild_embedder(
-            _override_device(_params_from_json(emb["params"]), device),
-            preprocessing=Preprocessing.from_dict(emb["preprocessing"]),
-            n_features_in=emb["n_features_in"],
+        here = f"{where}.embedder"
+        _check_keys(
+            emb,
+            here,
+            {"params": dict, "preprocessing": dict, "n_features_in": (int, type(None))},
         )
-        if isinstance(params.get("embedder"), ImageEmbedder):
-            params["embedder"].set_params(device=device)
+        embedder = MediumTagger._rebuild_embedder(
+            _restore_params(ImageEmbedder, emb["params"], f"{here}.params", device),
+            preprocessing=_preprocessing_from_json(
+                emb["preprocessing"], f"{here}.preprocessing"
+            ),
+            n_features_in=_check_int(
+                emb["n_features_in"], f"{here}.n_features_in", 1, MAX_FEATURES
+            ),
+        )
     estimators = None
-    if state["estimators"] is not None:
-        from sklearn.linear_model import LogisticRegression
-
+    if params.get("mode") == "joint":
+        _check_int(state["joint_seed"], f"{where}.joint_seed", 0, 2**32 - 1)
+        if state["joint_seed"] is None:
+            raise ValueError(f"{where}.joint_seed is missing for mode='joint'")
+    else:
+        items = state["estimators"]
+        n_learned = n_tags - len(constant)
+        if items is None or len(items) != n_learned:
+            raise ValueError(
+                f"{where}.estimators must describe the {n_learned} learned tags"
+            )
         estimators = []
-        d = int(state["n_features"])
-        for item in state["estimators"]:
-            lr = LogisticRegression(**_params_from_json(item["params"]))
+        for i, item in enumerate(items):
+            here = f"{where}.estimators[{i}]"
+            _check_keys(item, here, {"params": dict, "n_iter": (list, type(None))})
+            lr = LogisticRegression(
+                **_restore_params(
+                    LogisticRegression, item["params"], f"{here}.params", device
+                )
+            )
             # Placeholders of the saved shapes; the weights file fills them in.
-            lr.coef_ = np.zeros((1, d))
+            lr.coef_ = np.zeros((1, n_features))
             lr.intercept_ = np.zeros(1)
             lr.classes_ = np.array([0, 1])
-            lr.n_features_in_ = d
+            lr.n_features_in_ = n_features
             if item["n_iter"] is not None:
-                lr.n_iter_ = np.asarray(item["n_iter"], dtype=np.int32)
+                lr.n_iter_ = _array_from_json(item["n_iter"], "<i4", f"{here}.n_iter")
             estimators.append(lr)
     return MediumTagger._rebuild(
         params,
-        tag_names=state["tag_names"],
-        combinations=state["combinations"],
-        combination_counts=state["combination_counts"],
-        constant_tags=dict(state["constant_tags"]),
+        tag_names=tag_names,
+        combinations=combinations,
+        combination_counts=counts,
+        constant_tags=constant,
         embedder=embedder,
         estimators=estimators,
         joint_seed=state["joint_seed"],
-        n_features=state["n_features"],
-        n_features_in=state["n_features_in"],
-        feature_names_in=state["feature_names_in"],
+        n_features=n_features,
+        n_features_in=n_features_in,
+        feature_names_in=_check_strings(
+            state["feature_names_in"], f"{where}.feature_names_in", n_features_in
+        ),
     )
 
 
@@ -633,6 +958,26 @@ def _resolve(path):
     return Path(path)
 
 
+def _read_sidecar(folder):
+    sidecar_path = folder / SIDECAR
+    try:
+        with open_regular(sidecar_path) as fp:
+            data = read_limited(fp, MAX_SIDECAR_BYTES, name=str(sidecar_path))
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"no saved model at {folder}: {SIDECAR} is missing (a model folder is "
+            "written by save_model or 'artmedium train')"
+        ) from None
+    except (IsADirectoryError, NotRegularFileError) as exc:
+        raise ValueError(f"{sidecar_path} is not a regular file ({exc})") from None
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{sidecar_path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"{sidecar_path} is nested too deeply to be a model") from None
+
+
 def model_info(path):
     """Read and check a saved model's sidecar, without loading its weights.
 
@@ -654,36 +999,78 @@ def model_info(path):
     FileNotFoundError
         No such folder, or no ``model.json`` in it.
     ValueError
-        The sidecar is not JSON, not an artmedium model, or of an unknown format
-        version.
+        The sidecar is not a regular file, is larger than
+        :data:`MAX_SIDECAR_BYTES`, is not JSON, not an artmedium model, of an
+        unknown format version, or has a field of the wrong type (the message
+        names the file and the field).
+
+    Examples
+    --------
+    >>> from artmedium.persistence import model_info
+    >>> info = model_info("default")
+    >>> info["estimator"], len(info["classes"])
+    ('MediumClassifier', 10)
     """
     folder = _resolve(path)
     if not folder.is_dir():
         raise FileNotFoundError(f"no saved model at {folder}: no such folder")
     sidecar_path = folder / SIDECAR
-    if not sidecar_path.is_file():
-        raise FileNotFoundError(
-            f"no saved model at {folder}: {SIDECAR} is missing (a model folder is "
-            "written by save_model or 'artmedium train')"
-        )
-    try:
-        sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{sidecar_path} is not valid JSON: {exc}") from exc
+    sidecar = _read_sidecar(folder)
     if not isinstance(sidecar, dict) or sidecar.get("format") != FORMAT:
         raise ValueError(f"{sidecar_path} does not describe an artmedium model")
     version = sidecar.get("format_version")
     if version != FORMAT_VERSION:
         raise ValueError(
-            f"{sidecar_path} has format version {version!r}; this artmedium "
+            f"{sidecar_path} has format version {version!r:.50}; this artmedium "
             f"{__version__} reads version {FORMAT_VERSION} only (upgrade artmedium "
             "to load newer models)."
         )
+    try:
+        _check_sidecar(sidecar)
+    except ValueError as exc:
+        raise ValueError(f"{sidecar_path}: {exc}") from None
     return sidecar
+
+
+def _weights_limit(tensors):
+    """Largest weights file these tensors can make: float32 data and a header."""
+    data = sum(t.numel() * t.element_size() for t in tensors.values())
+    return data + 8 + (1 << 16) + 512 * len(tensors)
+
+
+def _read_weights(weights, declared, limit):
+    """The weights file's bytes, checked against the sidecar before reading."""
+    if declared > limit:
+        raise ValueError(
+            f"the sidecar declares a {declared}-byte {WEIGHTS}, but this model's "
+            f"tensors take at most {limit} bytes"
+        )
+    try:
+        fp = open_regular(weights)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"the weights file of the model at {weights.parent} is missing: {weights}"
+        ) from None
+    except (IsADirectoryError, NotRegularFileError) as exc:
+        raise ValueError(f"{weights} is not a regular file ({exc})") from None
+    with fp:
+        size = os.fstat(fp.fileno()).st_size
+        if size != declared:
+            raise ValueError(
+                f"{weights} has {size} bytes, {SIDECAR} records {declared}: the file "
+                "is corrupt or was modified."
+            )
+        return read_limited(fp, declared, name=str(weights))
 
 
 def load_model(path, *, device="cpu"):
     """Load a model saved by :func:`save_model`: JSON and safetensors, no pickle.
+
+    Nothing in the folder can run code: every sidecar field is checked before
+    use, the weights file's size is checked against what the model's tensors
+    need before it is read, and ``memory``, ``callbacks``, ``n_jobs``,
+    ``device`` and path-like ``weights`` are never taken from the file (see the
+    module docstring).
 
     Parameters
     ----------
@@ -691,8 +1078,8 @@ def load_model(path, *, device="cpu"):
         The model folder, or ``"default"`` for the model embedded in the package
         (a local folder named ``default`` is ``"./default"``).
     device : str, default="cpu"
-        Torch device of the loaded model; a model trained on a GPU loads on the
-        CPU unless asked otherwise.
+        Torch device of the loaded model (and of nested estimators); a model
+        trained on a GPU loads on the CPU unless asked otherwise.
 
     Returns
     -------
@@ -705,9 +1092,11 @@ def load_model(path, *, device="cpu"):
     FileNotFoundError
         The folder, its ``model.json`` or its weights file is missing.
     ValueError
-        Unknown format version, weights whose SHA-256 differs from the sidecar's
-        (a corrupt or modified file), or tensors missing, unexpected or of the
-        wrong shape; the message says which.
+        Anything wrong with the folder: a sidecar field of the wrong type or out
+        of range, unknown parameters, an unknown format version, weights of the
+        wrong size or whose SHA-256 differs from the sidecar's (a corrupt or
+        modified file), or tensors missing, unexpected or of the wrong shape;
+        the message names the file and the field.
 
     Examples
     --------
@@ -719,18 +1108,27 @@ def load_model(path, *, device="cpu"):
     """
     sidecar = model_info(path)
     folder = _resolve(path)
+    try:
+        # Building the skeleton initialises modules: keep the caller's RNG as it was.
+        with torch.random.fork_rng(devices=[]):
+            est = _rebuild(sidecar, device)
+    except ValueError as exc:
+        raise ValueError(f"{folder / SIDECAR}: {exc}") from None
+    except (TypeError, KeyError, RecursionError) as exc:
+        raise ValueError(
+            f"{folder / SIDECAR} describes a model this artmedium {__version__} "
+            f"cannot rebuild ({type(exc).__name__}: {exc}); was it saved by a newer "
+            "version?"
+        ) from None
+    expected = _collect_tensors(est)
     weights = folder / WEIGHTS
-    if not weights.is_file():
-        raise FileNotFoundError(
-            f"the weights file of the model at {folder} is missing: {weights}"
-        )
-    blob = weights.read_bytes()
+    blob = _read_weights(weights, sidecar["weights"]["bytes"], _weights_limit(expected))
     digest = hashlib.sha256(blob).hexdigest()
-    expected = sidecar.get("weights", {}).get("sha256")
-    if digest != expected:
+    recorded = sidecar["weights"]["sha256"]
+    if digest != recorded:
         raise ValueError(
             f"{weights} does not match {SIDECAR}: its SHA-256 is {digest}, the "
-            f"sidecar records {expected}. The file is corrupt or was modified."
+            f"sidecar records {recorded}. The file is corrupt or was modified."
         )
     from safetensors.torch import load as safetensors_load
 
@@ -738,16 +1136,6 @@ def load_model(path, *, device="cpu"):
         tensors = safetensors_load(blob)
     except Exception as exc:  # safetensors raises its own untyped errors
         raise ValueError(f"could not read {weights}: {exc}") from exc
-    try:
-        # Building the skeleton initialises modules: keep the caller's RNG as it was.
-        with torch.random.fork_rng(devices=[]):
-            est = _rebuild(sidecar, device)
-    except (TypeError, KeyError) as exc:
-        raise ValueError(
-            f"{folder / SIDECAR} describes a model this artmedium {__version__} "
-            f"cannot rebuild ({type(exc).__name__}: {exc}); was it saved by a newer "
-            "version?"
-        ) from exc
-    _check_tensors(weights, _collect_tensors(est), tensors)
+    _check_tensors(weights, expected, tensors)
     _assign_tensors(est, tensors)
     return est

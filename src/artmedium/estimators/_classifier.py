@@ -1,7 +1,10 @@
 """MediumClassifier: a CNN medium classifier, sklearn API on top, skorch inside."""
 
 import numbers
+import os
 import warnings
+from collections.abc import Mapping
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -9,13 +12,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import DataConversionWarning
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 from torch import nn
 
 from artmedium.estimators._encoding import POOLED, Encoder, raise_read_errors
-from artmedium.estimators._inputs import FEATURES, as_image_input
+from artmedium.estimators._inputs import FEATURES, as_image_input, check_labels
 from artmedium.estimators._modules import Standardize, TrainableNet, make_head
 
 _OPTIMIZERS = {
@@ -147,6 +151,35 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
     (1, 2)
     """
 
+    # What every parameter may be (scikit-learn's declarative validation); a
+    # loaded model's sidecar is checked against it.
+    _parameter_constraints = {
+        "backbone": [str],
+        "weights": [None, str, os.PathLike],
+        "freeze": [
+            None,
+            StrOptions({"backbone", "none"}),
+            Interval(Integral, 0, None, closed="left"),
+        ],
+        "augment": ["boolean", Mapping],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "optimizer": [str, type],
+        "momentum": [Interval(Real, 0, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "class_weight": [None, StrOptions({"balanced"}), dict],
+        "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
+        "image_size": [None, Interval(Integral, 1, None, closed="left")],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
+        "n_jobs": [None, Integral],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "callbacks": [None, list],
+        "verbose": ["verbose"],
+    }
+
     def __init__(
         self,
         backbone="efficientnet_lite0",
@@ -273,6 +306,7 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
                 "MediumClassifier requires y to be passed, but the target y is None."
             )
         as_image_input(X)  # refuse empty or unusable X before looking at y
+        check_labels(y)
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
             warnings.warn(

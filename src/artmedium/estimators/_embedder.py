@@ -1,5 +1,8 @@
 """ImageEmbedder: images -> feature vectors from a frozen backbone (a transformer)."""
 
+import os
+from numbers import Integral
+
 import numpy as np
 import torch
 from sklearn.base import (
@@ -8,6 +11,7 @@ from sklearn.base import (
     TransformerMixin,
 )
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from artmedium.estimators._encoding import (
@@ -67,6 +71,18 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     >>> emb.fit_transform(images).shape[0]
     2
     """
+
+    _parameter_constraints = {
+        "backbone": [str],
+        "weights": [None, str, os.PathLike],
+        "image_size": [None, Interval(Integral, 1, None, closed="left")],
+        "image_shape": [None, tuple, list],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
+        "n_jobs": [None, Integral],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+    }
 
     def __init__(
         self,

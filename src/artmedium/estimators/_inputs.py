@@ -153,3 +153,48 @@ def _features(X, name):
     # Validation proper (finite values, dtype, n_features_in_) is done by the
     # estimator through sklearn's validate_data; here we only fix the mode.
     return ImageInput(FEATURES, X)
+
+
+def check_labels(y, name="y"):
+    """Refuse missing labels (None, NaN) and labels of mixed kinds, by position.
+
+    scikit-learn's encoders sort the labels, so ``None`` among strings fails
+    with ``'<' not supported``, and a NaN inside a list of strings silently
+    becomes the class ``"nan"``; both are refused here with the position.
+
+    Parameters
+    ----------
+    y : array-like
+        The labels, as given to ``fit``.
+    name : str, default="y"
+        How the labels are named in the error.
+
+    Raises
+    ------
+    ValueError
+        A label is None or NaN, or strings and numbers are mixed.
+
+    Examples
+    --------
+    >>> from artmedium.estimators._inputs import check_labels
+    >>> check_labels(["Graphite on paper", None])
+    Traceback (most recent call last):
+    ...
+    ValueError: y[1] is None: every image needs a label (None and NaN are not labels).
+    """
+    values = np.asarray(y, dtype=object).ravel()
+    kinds = {}
+    for i, value in enumerate(values):
+        if value is None or (isinstance(value, float | np.floating) and value != value):
+            raise ValueError(
+                f"{name}[{i}] is {value!r}: every image needs a label (None and NaN "
+                "are not labels)."
+            )
+        kind = "string" if isinstance(value, str | np.str_ | bytes) else "number"
+        kinds.setdefault(kind, i)
+    if len(kinds) > 1:
+        s, n = kinds["string"], kinds["number"]
+        raise ValueError(
+            f"{name} mixes strings and numbers ({name}[{s}] is {values[s]!r}, "
+            f"{name}[{n}] is {values[n]!r}); use one kind of label."
+        )

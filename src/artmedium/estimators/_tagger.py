@@ -1,16 +1,19 @@
 """MediumTagger: one binary classifier per media tag (the poster's tag system)."""
 
+from numbers import Integral, Real
+
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.multioutput import MultiOutputClassifier
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
 from artmedium.datasets import POSTER_TAGS, tag_matrix, tags_to_medium
 from artmedium.estimators._embedder import ImageEmbedder
-from artmedium.estimators._inputs import FEATURES, as_image_input
+from artmedium.estimators._inputs import FEATURES, as_image_input, check_labels
 from artmedium.estimators._modules import Standardize, make_head
 
 
@@ -20,6 +23,7 @@ def _as_tag_matrix(y, tag_names):
         y = np.asarray(y, dtype=object)
     arr = np.asarray(y)
     if arr.ndim == 1 and arr.dtype.kind in "OUS":
+        check_labels(y)
         return tag_matrix([str(m) for m in arr], vocabulary=tag_names).astype(np.int64)
     if arr.ndim == 1:
         arr = arr.reshape(-1, 1)
@@ -159,6 +163,22 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
     >>> tagger.predict_proba(X).shape
     (40, 2)
     """
+
+    _parameter_constraints = {
+        "estimator": [None, HasMethods(["fit", "predict_proba"])],
+        "embedder": [None, StrOptions({"passthrough"}), HasMethods(["transform"])],
+        "mode": [StrOptions({"independent", "joint"})],
+        "tag_names": [None, "array-like"],
+        "threshold": [Interval(Real, 0, 1, closed="both"), "array-like"],
+        "decode": [StrOptions({"valid", "independent"})],
+        "min_support": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [None, Integral],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
 
     def __init__(
         self,
