@@ -1,5 +1,7 @@
 """Tests of artmedium.inference: batch prediction over image files."""
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -125,3 +127,104 @@ def test_bad_options_are_refused_by_name(clf, files, options, error):
     paths, _ = files
     with pytest.raises(ValueError, match=error):
         list(predict_files(clf, paths, **options))
+
+
+def test_an_image_the_model_fails_on_gets_an_error_row_alone(clf, files):
+    """Issue #12 item 6: one image must not take its batch (or the run) down."""
+    paths, _ = files
+    predictor = BatchPredictor(clf, top_k=2)
+    real = predictor.predict_images
+    poisoned = paths[1]
+
+    def fails_on_one(names, images):
+        if poisoned in names:
+            raise RuntimeError(f"cannot allocate memory for {len(names)} image(s)")
+        return real(names, images)
+
+    predictor.predict_images = fails_on_one
+    rows = [
+        r for batch in predictor.predict_batches(paths, batch_size=4) for r in batch
+    ]
+    assert [r["path"] for r in rows] == paths
+    assert rows[1]["error"] == "cannot predict: cannot allocate memory for 1 image(s)"
+    assert rows[1]["medium"] is None
+    assert all(r["error"] == "" and r["medium"] for i, r in enumerate(rows) if i != 1)
+
+
+def test_an_extreme_aspect_ratio_png_gets_a_label(tmp_path):
+    """Issue #12 item 6: a 178-byte 100000 x 1 PNG asked for 19.7 GB in predict."""
+    strip = tmp_path / "strip.png"
+    Image.new("RGB", (100_000, 1), (200, 180, 150)).save(strip, optimize=True)
+    assert strip.stat().st_size < 1000
+    good = tmp_path / "good.png"
+    Image.fromarray(make_toy_images(n_per_class=1, size=64)[0][0]).save(good)
+    rows = list(predict_files("default", [str(strip), str(good)], batch_size=2))
+    assert [r["error"] for r in rows] == ["", ""]
+    assert all(r["medium"] for r in rows)
+
+
+def _tree(root, links=True):
+    for folder in ("a/b/c", "a/d", ".hidden"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    for name in ("top.jpg", "a/x.jpg", "a/b/y.png", "a/b/c/z.jpg", "a/d/w.JPG"):
+        (root / name).write_bytes(b"x")
+    (root / ".hidden" / "h.jpg").write_bytes(b"x")
+    (root / "a" / ".h.jpg").write_bytes(b"x")
+    if links:
+        # Links back up the tree: glob.glob's "**" follows each of them again at
+        # every level, so three of them multiply the work by three per level.
+        for folder in ("a", "a/b", "a/b/c"):
+            for i in range(3):
+                os.symlink("..", root / folder / f"up{i}")
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "**/*.jpg",
+        "**",
+        "a/**",
+        "a/*/*.png",
+        "*.jpg",
+        "a/**/c",
+        "a/**/*.[jp]*",
+        ".hidden/*",
+        "a/b/../*.jpg",
+        "nothing/**/*.jpg",
+    ],
+)
+def test_glob_matches_what_glob_matches_without_links(tmp_path, monkeypatch, pattern):
+    import glob
+
+    from artmedium.inference import _glob
+
+    _tree(tmp_path, links=False)
+    monkeypatch.chdir(tmp_path)
+    expected = {p.rstrip(os.sep) for p in glob.glob(pattern, recursive=True)}
+    assert set(_glob(pattern)) == expected
+    absolute = str(tmp_path / pattern)
+    assert set(_glob(absolute)) == {
+        p.rstrip(os.sep) for p in glob.glob(absolute, recursive=True)
+    }
+
+
+def test_quoted_doublestar_follows_each_real_folder_once(tmp_path):
+    """Issue #12 item 5: self-referencing links made "**" expand exponentially."""
+    import threading
+
+    _tree(tmp_path)
+    out = {}
+    thread = threading.Thread(
+        target=lambda: out.update(found=collect_inputs([str(tmp_path / "**/*.jpg")])),
+        daemon=True,
+    )
+    thread.start()
+    thread.join(20)
+    assert not thread.is_alive(), "the ** expansion did not finish in 20 s"
+    names = sorted(os.path.relpath(i.path, tmp_path) for i in out["found"])
+    # Each real file once (through whichever name was met first), hidden skipped.
+    real = sorted(
+        os.path.relpath(os.path.realpath(i.path), tmp_path) for i in out["found"]
+    )
+    assert real == ["a/b/c/z.jpg", "a/x.jpg", "top.jpg"]
+    assert len(names) == 3

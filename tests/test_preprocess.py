@@ -150,7 +150,15 @@ def test_empty_batch():
 
 @pytest.mark.parametrize(
     ("width", "height", "resize"),
-    [(240, 120, None), (120, 240, None), (200, 150, 40), (57, 201, None)],
+    [
+        (240, 120, None),
+        (120, 240, None),
+        (200, 150, 40),
+        (57, 201, None),
+        # Beyond MAX_ASPECT_RATIO the image is first cut to its middle.
+        (250, 20, None),
+        (12, 250, 40),
+    ],
 )
 def test_crop_box_matches_what_the_transform_keeps(width, height, resize):
     # Encode x in red and y in green, run the real transform and read back which
@@ -168,6 +176,28 @@ def test_crop_box_matches_what_the_transform_keeps(width, height, resize):
     for j in (1, pre.size - 2):
         assert abs(rgb[0, :, j].mean() - (left + (j + 0.5) * step_x - 0.5)) < 1.5
         assert abs(rgb[1, j, :].mean() - (top + (j + 0.5) * step_y - 0.5)) < 1.5
+
+
+def test_extreme_aspect_ratios_are_cut_before_resizing():
+    """Issue #12 item 6: a 100000 x 1 strip would be resized to 19.7 GB."""
+    from artmedium.io._preprocess import MAX_ASPECT_RATIO, _BoundAspect
+
+    pre = Preprocessing(size=224, resize=256, interpolation="bicubic")
+    rng = np.random.default_rng(0)
+    strip = rng.integers(0, 256, (1, 100_000, 3), dtype=np.uint8)
+    out = pre.transform()(strip)
+    assert tuple(out.shape) == (3, 224, 224)
+    # The resize only ever sees the middle, at most MAX_ASPECT_RATIO long.
+    cut = _BoundAspect()(torch.zeros(3, 1, 100_000))
+    assert tuple(cut.shape) == (3, 1, MAX_ASPECT_RATIO)
+    middle = strip[:, 50_000 - 2 : 50_000 + 2]
+    torch.testing.assert_close(out, pre.transform()(middle))
+    tall = rng.integers(0, 256, (100_000, 3, 3), dtype=np.uint8)
+    assert tuple(pre.transform()(tall).shape) == (3, 224, 224)
+    assert pre.crop_box(100_000, 1) == (50_000, 0, 50_001, 1)
+    # Ordinary shapes are not touched.
+    image = torch.zeros(3, 100, 400)
+    assert _BoundAspect()(image) is image
 
 
 def test_crop_box_landscape_and_portrait_geometry():

@@ -9,6 +9,7 @@ An unreadable file gives a result with an ``error`` and the others go on.
 writer streaming output per batch, or a worker of a distributed job, needs).
 """
 
+import fnmatch
 import glob
 import os
 
@@ -87,6 +88,91 @@ def _walk(folder, recursive):
     return found
 
 
+def _listdir(folder):
+    try:
+        with os.scandir(folder or os.curdir) as entries:
+            return sorted(entry.name for entry in entries)
+    except OSError:  # unreadable or vanished: nothing to match there
+        return []
+
+
+def _isdir(path):
+    return os.path.isdir(path or os.curdir)
+
+
+def _glob(pattern):
+    """What ``glob.glob(pattern, recursive=True)`` matches, each real folder once.
+
+    ``glob`` follows symbolic links to folders, so under a quoted ``**`` a link
+    back to its own parent makes the expansion exponential. Here each ``**``
+    visits every real folder (by ``os.path.realpath``) at most once, so the work
+    is linear in the folders present; hidden names are matched only by patterns
+    that start with a dot, as in ``glob``.
+    """
+    absolute = os.path.isabs(pattern)
+    parts = [p for p in pattern.split(os.sep) if p]
+    start = os.sep if absolute else ""
+    found = []
+
+    def names(folder, part):
+        hidden_ok = part.startswith(".")
+        return [
+            n
+            for n in _listdir(folder)
+            if (hidden_ok or not n.startswith(".")) and fnmatch.fnmatch(n, part)
+        ]
+
+    def folders_below(folder, seen):
+        """``folder`` and every folder under it, following links, each once."""
+        stack = [folder]
+        while stack:
+            current = stack.pop()
+            real = os.path.realpath(current or os.curdir)
+            if real in seen:
+                continue
+            seen.add(real)
+            yield current
+            for name in reversed(_listdir(current)):
+                path = os.path.join(current, name)
+                if not name.startswith(".") and _isdir(path):
+                    stack.append(path)
+
+    def expand(folder, i, seen_by_part):
+        if i == len(parts):
+            if folder:  # "**" alone matches what is below, not "" itself
+                found.append(folder)
+            return
+        part, last = parts[i], i == len(parts) - 1
+        if part == "**":
+            for sub in folders_below(folder, seen_by_part[i]):
+                if last:
+                    found.extend(
+                        os.path.join(sub, n)
+                        for n in _listdir(sub)
+                        if not n.startswith(".")
+                    )
+                    if sub != folder:
+                        continue
+                expand(sub, i + 1, seen_by_part)
+        elif glob.has_magic(part):
+            for name in names(folder, part):
+                path = os.path.join(folder, name)
+                if last:
+                    found.append(path)
+                elif _isdir(path):
+                    expand(path, i + 1, seen_by_part)
+        else:
+            path = os.path.join(folder, part)
+            if last:
+                if os.path.lexists(path):
+                    found.append(path)
+            elif _isdir(path):
+                expand(path, i + 1, seen_by_part)
+
+    expand(start, 0, [set() for _ in parts])
+    return list(dict.fromkeys(found))
+
+
 def collect_inputs(specs, *, recursive=False):
     """Expand files, folders and glob patterns into the list of inputs.
 
@@ -95,8 +181,10 @@ def collect_inputs(specs, *, recursive=False):
     with ``recursive``. A pattern with ``*``, ``?`` or ``[`` that names no
     existing file is expanded here (``**`` matches any depth), so quoted globs
     work on every shell; a pattern that matches nothing becomes an error entry.
-    Any other path, existing or not, is tried as an image. Duplicates are
-    dropped, the first occurrence kept.
+    ``**`` follows links to folders but visits each real folder once, so links
+    that point back up the tree cannot make the expansion explode. Any other
+    path, existing or not, is tried as an image. Duplicates (the same real file
+    under any name) are dropped, the first occurrence kept.
 
     Parameters
     ----------
@@ -124,7 +212,8 @@ def collect_inputs(specs, *, recursive=False):
     inputs, seen = [], set()
 
     def add(path, error=None):
-        key = os.path.abspath(path) if error is None else ("error", path)
+        # The real path: a file reached through a link is not listed twice.
+        key = os.path.realpath(path) if error is None else ("error", path)
         if key not in seen:
             seen.add(key)
             inputs.append(ImageInput(path, error))
@@ -135,7 +224,7 @@ def collect_inputs(specs, *, recursive=False):
             for path in _walk(spec, recursive):
                 add(path)
         elif not os.path.lexists(spec) and any(c in spec for c in "*?["):
-            matches = sorted(glob.glob(spec, recursive=True))
+            matches = sorted(_glob(spec))
             if not matches:
                 add(spec, "no file matches this pattern")
             for match in matches:
@@ -367,11 +456,7 @@ class BatchPredictor:
                     entries = entries[: entries.index(bad)]
                     failure = ImageReadError(bad[0], bad[1])
             good = [(p, im) for p, im in entries if not isinstance(im, str)]
-            predicted = iter(
-                self.predict_images([p for p, _ in good], [im for _, im in good])
-                if good
-                else ()
-            )
+            predicted = iter(self._rows_or_errors(good))
             yield [
                 _row(path, None, None, [], error=item)
                 if isinstance(item, str)
@@ -380,6 +465,20 @@ class BatchPredictor:
             ]
             if failure is not None:
                 raise failure
+
+    def _rows_or_errors(self, good):
+        """Rows of ``(path, image)`` pairs; an image the model fails on gets an
+        error row and never takes the rest of its batch down with it."""
+        if not good:
+            return []
+        try:
+            return self.predict_images([p for p, _ in good], [im for _, im in good])
+        except (ValueError, RuntimeError, MemoryError) as exc:
+            if len(good) == 1:
+                (path, _), reason = good[0], str(exc).splitlines()[-1].strip()
+                return [_row(path, None, None, [], error=f"cannot predict: {reason}")]
+        # Which image failed? Each alone: the good ones keep their results.
+        return [row for pair in good for row in self._rows_or_errors([pair])]
 
     def _classifier_rows(self, paths, images):
         from artmedium.estimators._class_tags import class_tag_probabilities

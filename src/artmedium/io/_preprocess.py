@@ -13,6 +13,7 @@ from types import MappingProxyType
 import numpy as np
 import torch
 from PIL import Image
+from torchvision import tv_tensors
 from torchvision.transforms import InterpolationMode, v2
 
 from artmedium.io._read import read_image
@@ -37,6 +38,13 @@ DEFAULT_AUGMENT = MappingProxyType(
 )
 
 _INTERPOLATIONS = ("nearest", "nearest-exact", "bilinear", "bicubic")
+
+#: Longest side / shortest side beyond which the evaluation transform first cuts
+#: the image to its central part. A 100000 x 1 strip resized to a shorter side
+#: of 256 would otherwise be 256 x 25,600,000 pixels (19.7 GB); the center crop
+#: only ever keeps the middle of the longer side, so cutting it to 4 x the
+#: shorter side first changes nothing the network sees.
+MAX_ASPECT_RATIO = 4
 
 
 class _AsRGBImage:
@@ -75,6 +83,40 @@ class _PlainTensor:
 
     def __repr__(self):
         return f"{type(self).__name__}()"
+
+
+def _aspect_box(width, height):
+    """``(left, top, right, bottom)``: the image cut to at most MAX_ASPECT_RATIO."""
+    if width > MAX_ASPECT_RATIO * height:
+        keep = MAX_ASPECT_RATIO * height
+        left = (width - keep) // 2
+        return left, 0, left + keep, height
+    if height > MAX_ASPECT_RATIO * width:
+        keep = MAX_ASPECT_RATIO * width
+        top = (height - keep) // 2
+        return 0, top, width, top + keep
+    return 0, 0, width, height
+
+
+class _BoundAspect:
+    """Cut an extremely long image to its central part before it is resized.
+
+    Bounds what the resize allocates whatever the image's shape; images within
+    :data:`MAX_ASPECT_RATIO` pass untouched.
+    """
+
+    def __call__(self, image):
+        height, width = image.shape[-2:]
+        left, top, right, bottom = _aspect_box(width, height)
+        if (left, top, right, bottom) == (0, 0, width, height):
+            return image
+        cut = image[..., top:bottom, left:right]
+        if isinstance(image, tv_tensors.TVTensor):
+            cut = tv_tensors.wrap(cut, like=image)
+        return cut
+
+    def __repr__(self):
+        return f"{type(self).__name__}(max_ratio={MAX_ASPECT_RATIO})"
 
 
 def _resized_size(width, height, shorter):
@@ -216,6 +258,7 @@ default="bilinear"
         interpolation = InterpolationMode(self.interpolation)
         if augment is False or augment is None:
             geometry = [
+                _BoundAspect(),
                 v2.Resize(
                     self.min_decode_size, interpolation=interpolation, antialias=True
                 ),
@@ -338,6 +381,17 @@ default="bilinear"
         """
         if width < 1 or height < 1:
             raise ValueError(f"image size must be positive, got {width} x {height}")
+        # Extremely long images are first cut to their central part (_BoundAspect).
+        cut_left, cut_top, cut_right, cut_bottom = _aspect_box(width, height)
+        box = self._crop_box(cut_right - cut_left, cut_bottom - cut_top)
+        return (
+            box[0] + cut_left,
+            box[1] + cut_top,
+            box[2] + cut_left,
+            box[3] + cut_top,
+        )
+
+    def _crop_box(self, width, height):
         new_w, new_h = _resized_size(width, height, self.min_decode_size)
         # v2.CenterCrop's offsets
         top = int(round((new_h - self.size) / 2.0))
