@@ -492,7 +492,7 @@ def main(argv=None):
     parser.add_argument(
         "--cache",
         default=str(HERE / "out" / "cache"),
-        help="joblib memory folder for frozen-stage outputs ('' for none)",
+        help="feature cache folder for frozen-stage outputs ('' for none)",
     )
     args = parser.parse_args(argv)
     args.argv = argv

@@ -112,7 +112,10 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         Input size; ``None`` uses the backbone's (224).
     memory : None, str or joblib.Memory, default=None
         Disk cache for frozen-stage outputs, keyed by image content, backbone
-        weights, preprocessing and stage.
+        weights, preprocessing and stage. Entries are ``.npy`` arrays read
+        without pickle, so a cache folder shared with others cannot run code
+        (a ``joblib.Memory`` gives its folder only). Never restored by
+        :func:`~artmedium.persistence.load_model`.
     n_jobs : int or None, default=None
         Image decoding threads.
     device : str, default="cpu"

@@ -46,7 +46,8 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         Images per forward pass.
     memory : None, str or joblib.Memory, default=None
         Disk cache of per-image features keyed by image content, weights and
-        preprocessing.
+        preprocessing; ``.npy`` arrays read without pickle, safe to share
+        (a ``joblib.Memory`` gives its folder only).
     n_jobs : int or None, default=None
         Image decoding threads.
     device : str, default="cpu"
