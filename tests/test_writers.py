@@ -1,0 +1,345 @@
+"""The writers of ``artmedium predict``: safe cells, lossless names, atomic files."""
+
+import csv
+import errno
+import io
+import json
+import os
+import re
+import socket
+import stat
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from artmedium import _writers
+from artmedium._writers import (
+    AtomicOutput,
+    CsvWriter,
+    JsonLinesWriter,
+    JsonWriter,
+    NotRegularFileError,
+    TableWriter,
+    escape_text,
+    json_text,
+    neutralise_formula,
+    text_cell,
+)
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_ESCAPE = re.compile(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|[\\nrt])")
+
+
+def unescape(cell):
+    """The text a CSV or table cell stands for: the inverse of ``text_cell``."""
+    if cell.startswith("'"):
+        cell = cell[1:]
+
+    def one(match):
+        code = match.group(1)
+        if code[0] == "x":
+            byte = int(code[1:], 16)
+            # Bytes >= 0x80 are the undecodable ones, kept as os.fsdecode keeps them.
+            return chr(byte) if byte < 0x80 else chr(0xDC00 + byte)
+        if code[0] == "u":
+            return chr(int(code[1:], 16))
+        return {"\\": "\\", "n": "\n", "r": "\r", "t": "\t"}[code]
+
+    return _ESCAPE.sub(one, cell)
+
+
+def is_unsafe_char(char):
+    """A character that may not reach a terminal or split a line."""
+    return unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in (
+        "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+    )
+
+
+# ------------------------------------------------------------------ the rules
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("plain/name.jpg", "plain/name.jpg"),
+        ("Œuvre é.png", "Œuvre é.png"),
+        ("\x1b[31mred.png", "\\x1b[31mred.png"),
+        ("two\nlines\r\tx", "two\\nlines\\r\\tx"),
+        ("nul\x00del\x7f", "nul\\x00del\\x7f"),
+        ("csi\x9bc1\x85", "csi\\u009bc1\\u0085"),
+        ("sep\u2028par\u2029", "sep\\u2028par\\u2029"),
+        ("rlo\u202egnp.exe", "rlo\\u202egnp.exe"),
+        (os.fsdecode(b"\xff\xfe.png"), "\\xff\\xfe.png"),
+        ("\ud800lone", "\\ud800lone"),
+        ("back\\slash", "back\\\\slash"),
+    ],
+)
+def test_escape_text(text, expected):
+    assert escape_text(text) == expected
+    assert unescape(expected) == text
+
+
+@pytest.mark.parametrize(
+    "cell, expected",
+    [
+        ("=HYPERLINK(1)", "'=HYPERLINK(1)"),
+        ("+1", "'+1"),
+        ("-2", "'-2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        # A leading quote is doubled, so that dropping one quote undoes the rule.
+        ("'quoted", "''quoted"),
+        ("a=b", "a=b"),
+        ("", ""),
+    ],
+)
+def test_neutralise_formula(cell, expected):
+    assert neutralise_formula(cell) == expected
+
+
+def test_text_cell_escapes_before_it_neutralises():
+    # A tab or CR at the start becomes an escape: no formula character is left.
+    assert text_cell("\t=x") == "\\t=x"
+    assert text_cell("=\x1b") == "'=\\x1b"
+
+
+def test_json_text_is_valid_utf8_and_keeps_names_exactly():
+    name = os.fsdecode(b"/scans/\xff\x1b\xc2\x85\xe2\x80\xa8caf\xc3\xa9.png")
+    text = json_text({"path": name})
+    assert "\x85" not in text and "\u2028" not in text and "\x1b" not in text
+    assert "café" in text  # readable non-ASCII text stays as it is
+    back = json.loads(text.encode("utf-8").decode("utf-8"))["path"]
+    assert os.fsencode(back) == b"/scans/\xff\x1b\xc2\x85\xe2\x80\xa8caf\xc3\xa9.png"
+
+
+# ------------------------------------------------------------------ properties
+
+SPECIAL = "=+-@'\\\t\r\n\x00\x1b\x7f\x85\x9b\u2028\u2029\u202e\ud800\udcff"
+ALPHABET = st.one_of(
+    st.characters(),
+    st.characters(codec=None, categories=["Cc", "Cf", "Cs", "Zl", "Zp", "Zs"]),
+    st.sampled_from(SPECIAL),
+)
+TEXT = st.text(ALPHABET, max_size=12)
+PROBABILITY = st.floats(0, 1)
+TAG_NAMES = st.lists(TEXT, max_size=3, unique=True)
+
+
+@st.composite
+def rows_and_tags(draw):
+    """Prediction rows as BatchPredictor makes them, with hostile text anywhere."""
+    tag_names = draw(TAG_NAMES)
+    k = draw(st.integers(1, 3))
+    rows = []
+    for _ in range(draw(st.integers(0, 4))):
+        error = draw(st.one_of(st.just(""), TEXT))
+        if error:
+            medium, probability, top_k = None, None, []
+            tags, tag_probabilities = [], {}
+        else:
+            top_k = [
+                {"medium": draw(TEXT), "probability": draw(PROBABILITY)}
+                for _ in range(draw(st.integers(1, k)))
+            ]
+            medium, probability = top_k[0]["medium"], top_k[0]["probability"]
+            tag_probabilities = {t: draw(PROBABILITY) for t in tag_names}
+            tags = [t for t, p in tag_probabilities.items() if p >= 0.5]
+        rows.append(
+            {
+                "path": draw(TEXT),
+                "medium": medium,
+                "probability": probability,
+                "top_k": top_k,
+                "tags": tags,
+                "tag_probabilities": tag_probabilities,
+                "error": error,
+            }
+        )
+    return rows, k, tag_names
+
+
+def run_writer(writer, rows):
+    writer.start()
+    # Two batches, as predict streams them.
+    writer.write(rows[:1])
+    writer.write(rows[1:])
+    writer.finish()
+    return writer.stream.getvalue()
+
+
+@settings(max_examples=150)
+@given(rows_and_tags())
+def test_csv_cells_are_safe_and_give_the_names_back(case):
+    rows, k, tag_names = case
+    text = run_writer(CsvWriter(io.StringIO(), k, tag_names), rows)
+    text.encode("utf-8")
+    assert not any(is_unsafe_char(c) for c in text.replace("\n", ""))
+    table = list(csv.reader(io.StringIO(text)))
+    header = table[0]
+    assert len(table) == len(rows) + 1
+    assert all(len(line) == len(header) for line in table)
+    for line in table:
+        assert not any(cell.startswith(FORMULA_START) for cell in line)
+    for line, row in zip(table[1:], rows):
+        cells = dict(zip(header, line))
+        assert unescape(cells["path"]) == row["path"]
+        assert unescape(cells["medium"]) == (row["medium"] or "")
+        assert unescape(cells["error"]) == row["error"]
+        assert unescape(cells["tags"]) == ";".join(row["tags"])
+
+
+@settings(max_examples=150)
+@given(rows_and_tags(), st.booleans())
+def test_every_table_row_is_one_safe_line(case, with_tags):
+    rows, _, tag_names = case
+    text = run_writer(TableWriter(io.StringIO(), with_tags and bool(tag_names)), rows)
+    text.encode("utf-8")
+    lines = text.split("\n")
+    assert lines[-1] == ""
+    assert len(lines) == len(rows) + 2
+    assert text.splitlines() == lines[:-1]
+    for line, row in zip(lines[1:], rows):
+        assert not any(is_unsafe_char(c) for c in line)
+        assert not line.startswith(FORMULA_START)
+        assert line.startswith(text_cell(row["path"]))
+
+
+@settings(max_examples=150)
+@given(rows_and_tags())
+def test_json_lines_parse_back_to_the_rows(case):
+    rows, _, _ = case
+    text = run_writer(JsonLinesWriter(io.StringIO()), rows)
+    text.encode("utf-8")
+    assert not any(is_unsafe_char(c) for c in text.replace("\n", ""))
+    lines = text.splitlines()
+    assert len(lines) == len(rows)
+    assert [json.loads(line) for line in lines] == rows
+    text = run_writer(JsonWriter(io.StringIO()), rows)
+    assert json.loads(text.encode("utf-8")) == rows
+
+
+# ------------------------------------------------------------------ AtomicOutput
+
+
+def make_special(kind, path, tmp_path):
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "symlink to /dev/null":
+        path.symlink_to(os.devnull)
+    elif kind == "symlink to a file":
+        (tmp_path / "real.txt").write_text("precious")
+        path.symlink_to(tmp_path / "real.txt")
+    elif kind == "socket":
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(path))
+        sock.close()
+
+
+@pytest.mark.parametrize(
+    "kind", ["fifo", "symlink to /dev/null", "symlink to a file", "socket"]
+)
+def test_atomic_output_replaces_only_regular_files(tmp_path, kind):
+    path = tmp_path / "out.csv"
+    if kind == "socket" and len(os.fsencode(path)) > 100:
+        pytest.skip("temporary path too long for a Unix socket")
+    make_special(kind, path, tmp_path)
+    before = os.lstat(path)
+    with pytest.raises(NotRegularFileError, match="not a regular file") as info:
+        AtomicOutput(path, overwrite=True)
+    assert str(path) in str(info.value)
+    after = os.lstat(path)
+    assert (after.st_ino, stat.S_IFMT(after.st_mode)) == (
+        before.st_ino,
+        stat.S_IFMT(before.st_mode),
+    )
+    assert sorted(p.name for p in tmp_path.iterdir() if ".part" in p.name) == []
+
+
+def test_atomic_output_checks_again_at_commit(tmp_path):
+    path = tmp_path / "out.csv"
+    sink = AtomicOutput(path, overwrite=True)
+    sink.stream.write("new")
+    os.mkfifo(path)  # appears while the output is being written
+    with pytest.raises(NotRegularFileError):
+        sink.commit()
+    assert stat.S_ISFIFO(os.lstat(path).st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+class FullDisk(io.FileIO):
+    """A file on a disk with room for ``capacity`` bytes; then ENOSPC."""
+
+    capacity = 0
+
+    def write(self, data):
+        room = FullDisk.capacity
+        if len(data) > room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        FullDisk.capacity -= len(data)
+        return super().write(data)
+
+
+def open_on_full_disk(capacity, *, buffer_size=io.DEFAULT_BUFFER_SIZE):
+    """An ``open`` for ``_writers`` whose files fill up after ``capacity`` bytes."""
+
+    def fake_open(path, mode, *, encoding, newline):
+        FullDisk.capacity = capacity
+        raw = FullDisk(path, mode)
+        return io.TextIOWrapper(
+            io.BufferedWriter(raw, buffer_size=buffer_size),
+            encoding=encoding,
+            newline=newline,
+            write_through=buffer_size < io.DEFAULT_BUFFER_SIZE,
+        )
+
+    return fake_open
+
+
+@pytest.mark.parametrize("failing", ["flush", "fsync", "replace"])
+def test_a_failed_commit_removes_the_temporary_file(tmp_path, monkeypatch, failing):
+    path = tmp_path / "out.csv"
+    path.write_bytes(b"precious")
+
+    def no_space(*args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    if failing == "flush":
+        monkeypatch.setattr(_writers, "open", open_on_full_disk(0), raising=False)
+    else:
+        monkeypatch.setattr(os, failing, no_space)
+    sink = AtomicOutput(path, overwrite=True)
+    sink.stream.write("new content")
+    with pytest.raises(OSError, match="No space left"):
+        sink.commit()
+    monkeypatch.undo()
+    sink.abort()  # harmless after a failed commit
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+    assert path.read_bytes() == b"precious"
+
+
+def test_abort_after_a_failed_write_never_raises(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        _writers, "open", open_on_full_disk(0, buffer_size=8), raising=False
+    )
+    sink = AtomicOutput(tmp_path / "out.csv", overwrite=False)
+    with pytest.raises(OSError):
+        sink.stream.write("more than eight bytes")
+    sink.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_commit_is_final(tmp_path):
+    path = tmp_path / "out.csv"
+    with AtomicOutput(path, overwrite=False) as sink:
+        sink.stream.write("done")
+        sink.commit()
+    sink.abort()
+    assert path.read_text() == "done"
+    with pytest.raises(RuntimeError), AtomicOutput(path, overwrite=True) as sink:
+        sink.stream.write("never")
+        raise RuntimeError
+    assert path.read_text() == "done"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
