@@ -1,9 +1,16 @@
 """`artmedium predict`: inputs, formats, errors, output files, streaming, models."""
 
 import csv
+import errno
 import io
 import json
 import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+import unicodedata
 
 import numpy as np
 import pytest
@@ -308,3 +315,308 @@ def test_nothing_to_read_exits_1(model_dir, tmp_path):
     result = invoke(tmp_path, "--model", model_dir)
     assert result.exit_code == 1
     assert "no image files found" in result.output
+
+
+# ------------------------------------------------------------------ hostile names
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+HOSTILE_NAMES = [
+    b"=HYPERLINK(1).png",
+    b"+1.png",
+    b"-2.png",
+    b"@SUM(A1).png",
+    b"\tTab.png",
+    b"\x1b[31mred\x1b[0m.png",
+    b"two\nlines.png",
+    b"csi\xc2\x9b2J.png",
+    b"\xff.png",
+]
+
+
+def write_png(folder, name, image):
+    """Save ``image`` under a raw byte ``name``: any name the file system takes."""
+    path = os.path.join(os.fsencode(folder), name)
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    with open(path, "wb") as fh:
+        fh.write(buffer.getvalue())
+    return os.fsdecode(path)
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    """Images named like formulas, terminal escapes and bytes that are not UTF-8."""
+    X, _ = make_toy_images(n_per_class=5, size=40, seed=2)
+    root = tmp_path_factory.mktemp("hostile")
+    for name, image in zip(HOSTILE_NAMES, X):
+        write_png(root, name, image)
+    return root
+
+
+def is_unsafe_char(char):
+    return unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "table"])
+def test_no_cell_starts_a_spreadsheet_formula(hostile, model_dir, monkeypatch, fmt):
+    # A glob in the current folder gives names as they are, first in the cell.
+    monkeypatch.chdir(hostile)
+    result = invoke("*.png", "=*.tif", "--model", model_dir, "--format", fmt)
+    assert result.exit_code == 1, result.output  # the pattern matching nothing
+    if fmt == "csv":
+        table = list(csv.reader(io.StringIO(result.stdout)))
+        cells = [cell for line in table for cell in line]
+        paths = [line[0] for line in table[1:]]
+    else:
+        lines = result.stdout.splitlines()
+        cells = lines
+        paths = [line.split("  ")[0] for line in lines[1:]]
+    assert len(paths) == len(HOSTILE_NAMES) + 1
+    assert not any(cell.startswith(FORMULA_START) for cell in cells)
+    for name in ("=HYPERLINK(1).png", "+1.png", "-2.png", "@SUM(A1).png"):
+        assert "'" + name in paths
+    assert "'=*.tif" in paths
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv"])
+def test_control_characters_in_names_are_escaped(hostile, model_dir, fmt):
+    result = invoke(hostile, "--model", model_dir, "--format", fmt)
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert not any(is_unsafe_char(c) for c in text.replace("\n", ""))
+    # One row, one line: nothing splits a row, whatever splits lines.
+    assert text.splitlines() == text.split("\n")[:-1]
+    assert len(text.splitlines()) == len(HOSTILE_NAMES) + 1
+    for escaped in ("\\x1b[31mred\\x1b[0m.png", "two\\nlines.png", "csi\\u009b2J.png"):
+        assert escaped in text
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "jsonl", "json"])
+@pytest.mark.parametrize("to_file", [True, False], ids=["output", "stdout"])
+def test_names_that_are_not_utf8_are_written_losslessly(
+    hostile, model_dir, tmp_path, fmt, to_file
+):
+    out = tmp_path / "out"
+    args = [hostile, "--model", model_dir, "--format", fmt]
+    result = invoke(*args, *(["-o", out] if to_file else []))
+    assert result.exit_code == 0, result.output
+    text = out.read_bytes().decode("utf-8") if to_file else result.stdout
+    expected = {os.path.join(os.fsencode(hostile), name) for name in HOSTILE_NAMES}
+    if fmt in ("jsonl", "json"):
+        assert {os.fsencode(r["path"]) for r in parse(text, fmt)} == expected
+    else:
+        assert "\\xff.png" in text
+    if fmt == "csv":
+        from test_writers import unescape
+
+        paths = {os.fsencode(unescape(r["path"])) for r in parse(text, fmt)}
+        assert paths == expected
+
+
+# ------------------------------------------------------------------ output files
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink to /dev/null", "symlink to a file"])
+def test_force_replaces_nothing_but_a_regular_file(scans, model_dir, tmp_path, kind):
+    from test_writers import make_special
+
+    out = tmp_path / "out.csv"
+    make_special(kind, out, tmp_path)
+    before = os.lstat(out)
+    result = invoke(scans, "--model", model_dir, "-o", out, "--force")
+    assert result.exit_code == 1
+    [line] = result.output.splitlines()
+    assert line.startswith(f"Error: --output {out} is a")
+    assert "not a regular file" in line
+    after = os.lstat(out)
+    assert (after.st_ino, stat.S_IFMT(after.st_mode)) == (
+        before.st_ino,
+        stat.S_IFMT(before.st_mode),
+    )
+    assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
+
+
+def fail_on_call(n, exc):
+    """A predict_proba that raises ``exc`` on its ``n``-th call."""
+    original = MediumClassifier.predict_proba
+    calls = []
+
+    def predict_proba(self, X):
+        calls.append(1)
+        if len(calls) == n:
+            raise exc
+        return original(self, X)
+
+    return predict_proba
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+@pytest.mark.parametrize(
+    "failure", ["Ctrl-C in batch 2", "a bug in batch 2", "--on-error fail"]
+)
+def test_a_failed_forced_run_leaves_the_existing_output_byte_for_byte(
+    scans, model_dir, tmp_path, monkeypatch, fmt, failure
+):
+    out = tmp_path / "results"
+    original = b"path,medium\nprecious.jpg,Oil paint on canvas\n\xe2\x82\xac\n"
+    out.write_bytes(original)
+    files = good_files(scans)
+    args = ["--model", model_dir, "--format", fmt, "-o", out, "--force"]
+    if failure == "--on-error fail":
+        bad = tmp_path / "bad.png"
+        bad.write_bytes(b"nope")
+        result = invoke(*files[:3], bad, *files[3:], *args, "--batch-size", "1",
+                        "--on-error", "fail")  # fmt: skip
+        assert result.exit_code == 1
+        assert result.stderr.splitlines()[-1].startswith(f"Error: cannot read {bad}")
+    else:
+        # Errors the predictor turns into error rows (ValueError, RuntimeError)
+        # complete the file; these end the run once the first batch is written.
+        exc = KeyboardInterrupt() if failure.startswith("Ctrl-C") else TypeError("bug")
+        monkeypatch.setattr(MediumClassifier, "predict_proba", fail_on_call(2, exc))
+        result = invoke(*files, *args, "--batch-size", "2")
+        if failure.startswith("Ctrl-C"):
+            assert result.exit_code == 130
+            assert result.stderr.splitlines() == [
+                f"Error: stopped by SIGINT; --output {out} was not written"
+            ]
+        else:
+            assert isinstance(result.exception, TypeError)
+    assert out.read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) in (
+        ["results"],
+        ["bad.png", "results"],
+    )
+
+
+@pytest.mark.parametrize(
+    "failing",
+    ["disk full at commit", "disk full mid-stream", "fsync", "replace"],
+)
+def test_a_failed_write_is_one_line_and_leaves_nothing(
+    scans, model_dir, tmp_path, monkeypatch, failing
+):
+    from artmedium import _writers
+    from test_writers import open_on_full_disk
+
+    out = tmp_path / "results.jsonl"
+    out.write_bytes(b"precious")
+
+    def no_space(*args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    if failing == "disk full at commit":
+        monkeypatch.setattr(_writers, "open", open_on_full_disk(0), raising=False)
+    elif failing == "disk full mid-stream":
+        full = open_on_full_disk(1000, buffer_size=64)
+        monkeypatch.setattr(_writers, "open", full, raising=False)
+    else:
+        monkeypatch.setattr(os, failing, no_space)
+    result = invoke(scans, "--model", model_dir, "--format", "jsonl", "-o", out,
+                    "--force", "--batch-size", "2")  # fmt: skip
+    monkeypatch.undo()
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"Error: cannot write --output {out}: No space left on device"
+    ]
+    assert out.read_bytes() == b"precious"
+    assert [p.name for p in tmp_path.iterdir()] == ["results.jsonl"]
+
+
+def test_a_failed_write_to_stdout_is_one_line(scans, model_dir, monkeypatch):
+    from artmedium._writers import CsvWriter
+
+    original = CsvWriter.write
+    calls = []
+
+    def write(self, rows):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        original(self, rows)
+
+    monkeypatch.setattr(CsvWriter, "write", write)
+    result = invoke(scans, "--model", model_dir, "--format", "csv", "--batch-size", "2")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "Error: cannot write to stdout: No space left on device"
+    ]
+
+
+# A stand-in for `artmedium predict` whose model takes 50 ms a batch, so that a
+# signal or a closed pipe reliably lands mid-run.
+SLOW_PREDICT = """
+import sys, time
+from artmedium import MediumClassifier
+from artmedium.cli import main
+
+original = MediumClassifier.predict_proba
+
+def slow(self, X):
+    time.sleep(0.05)
+    return original(self, X)
+
+MediumClassifier.predict_proba = slow
+main(prog_name="artmedium")
+"""
+
+
+@pytest.fixture(scope="module")
+def many_scans(tmp_path_factory):
+    """150 small PNGs: a run of a few seconds at one image a batch."""
+    rng = np.random.default_rng(0)
+    root = tmp_path_factory.mktemp("many")
+    for i in range(150):
+        image = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+        Image.fromarray(image).save(root / f"{i:03d}.png")
+    return root
+
+
+def start_slow_predict(many_scans, model_dir, *args, **popen):
+    command = [sys.executable, "-c", SLOW_PREDICT, "predict", str(many_scans),
+               "--model", str(model_dir), "--batch-size", "1", "--workers", "1",
+               *map(str, args)]  # fmt: skip
+    return subprocess.Popen(command, stderr=subprocess.PIPE, **popen)
+
+
+def test_sigterm_leaves_no_part_file_and_the_old_output(
+    many_scans, model_dir, tmp_path
+):
+    out = tmp_path / "results.csv"
+    out.write_bytes(b"precious")
+    proc = start_slow_predict(
+        many_scans, model_dir, "--format", "csv", "-o", out, "--force"
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not any(".part" in p.name for p in tmp_path.iterdir()):
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "the run never started writing"
+            time.sleep(0.02)
+        time.sleep(0.5)  # well into the run
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert stderr.decode().splitlines() == [
+        f"Error: stopped by SIGTERM; --output {out} was not written"
+    ]
+    assert [p.name for p in tmp_path.iterdir()] == ["results.csv"]
+    assert out.read_bytes() == b"precious"
+
+
+def test_a_closed_pipe_ends_the_run_quietly(many_scans, model_dir):
+    proc = start_slow_predict(
+        many_scans, model_dir, "--format", "jsonl", stdout=subprocess.PIPE
+    )
+    try:
+        first = proc.stdout.readline()
+        proc.stdout.close()  # as `| head -1` does
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert json.loads(first)["path"].endswith("000.png")
+    assert stderr.decode() == ""
+    assert proc.returncode == 128 + signal.SIGPIPE

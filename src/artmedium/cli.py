@@ -5,11 +5,13 @@ Errors exit with status 1 (:class:`click.ClickException`), usage errors with 2.
 results of every file it could read).
 """
 
+import contextlib
 import csv
 import io
 import json
 import os
 import platform
+import signal
 import sys
 import time
 import uuid
@@ -240,21 +242,148 @@ def _load(model, *, device="cpu"):
 # ------------------------------------------------------------------ predict
 
 
-def _open_output(path, *, force):
-    from artmedium._writers import AtomicOutput
+def _where(output):
+    """``--output <path>`` for messages, the path escaped as in table cells."""
+    from artmedium._writers import escape_text
 
+    return f"--output {escape_text(str(output))}"
+
+
+def _open_output(path, *, force):
+    """The :class:`AtomicOutput` of ``--output``, or a one-line error naming it."""
+    from artmedium._writers import AtomicOutput, NotRegularFileError
+
+    where = _where(path)
     try:
         return AtomicOutput(path, overwrite=force)
     except IsADirectoryError:
-        raise click.ClickException(f"--output {path} is a folder, not a file") from None
+        raise click.ClickException(f"{where} is a folder, not a file") from None
+    except NotRegularFileError as exc:
+        raise click.ClickException(
+            f"{where} is {exc.kind}, not a regular file: refusing to replace it"
+        ) from None
     except FileExistsError:
         raise click.ClickException(
-            f"--output {path} already exists; pass --force to replace it"
+            f"{where} already exists; pass --force to replace it"
         ) from None
     except OSError as exc:
         raise click.ClickException(
-            f"cannot write --output {path}: {exc.strerror or exc}"
+            f"cannot write {where}: {exc.strerror or exc}"
         ) from exc
+
+
+class _Stopped(BaseException):
+    """A termination signal turned into an exception, so that cleanup runs.
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception``
+    on the way swallows it.
+    """
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """Raise :class:`_Stopped` on SIGTERM or SIGHUP while the block runs.
+
+    Like Ctrl-C's KeyboardInterrupt, it lets ``finally`` clauses remove a
+    half-written file. A signal the parent ignores (``nohup``) stays ignored,
+    and outside the main thread nothing changes; the previous handlers come
+    back when the block ends.
+    """
+
+    def stop(signum, frame):
+        raise _Stopped(signum)
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is None or signal.getsignal(signum) != signal.SIG_DFL:
+            continue
+        try:
+            previous[signum] = signal.signal(signum, stop)
+        except ValueError:  # not the main thread
+            break
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def _writing(output):
+    """Turn a failed write into a one-line error naming the output.
+
+    A pipe closed by its reader (``artmedium predict ... | head -1``) ends the
+    run quietly with status 141, as a tool killed by SIGPIPE reports, after
+    pointing stdout at the null device as Python's documentation recommends,
+    so that the flush at exit cannot fail again.
+    """
+    try:
+        yield
+    except (OSError, UnicodeEncodeError) as exc:
+        if output is None and isinstance(exc, BrokenPipeError):
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+            except (OSError, ValueError):  # no real descriptor (a test's stdout)
+                pass
+            sys.exit(141)  # 128 + SIGPIPE
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        where = "to stdout" if output is None else _where(output)
+        raise click.ClickException(f"cannot write {where}: {reason}") from exc
+
+
+def _write_predictions(predictor, inputs, writer, output, *, quiet, **options):
+    """Stream the predictions of ``inputs`` through ``writer``.
+
+    Returns the number of error rows and, with ``on_error="fail"``, the error
+    that stopped the run (None otherwise).
+    """
+    from artmedium._writers import escape_text
+    from artmedium.io import ImageReadError
+
+    show_progress = (
+        not quiet and sys.stderr.isatty() and len(inputs) > options["batch_size"]
+    )
+    bar = (
+        click.progressbar(length=len(inputs), label="predicting", file=sys.stderr)
+        if show_progress
+        else None
+    )
+    n_failed = 0
+    fail_error = None
+    try:
+        with _writing(output):
+            writer.start()
+        batches = predictor.predict_batches(inputs, **options)
+        with contextlib.closing(batches):
+            try:
+                for rows in batches:
+                    with _writing(output):
+                        writer.write(rows)
+                    n_failed += sum(1 for row in rows if row["error"])
+                    if bar is not None:
+                        bar.update(len(rows))
+            except ImageReadError as exc:  # --on-error fail, after the rows before it
+                fail_error = (
+                    f"cannot read {escape_text(str(exc.source))}: "
+                    f"{escape_text(str(exc.reason))}"
+                )
+            except (ValueError, RuntimeError) as exc:
+                raise click.ClickException(
+                    f"prediction failed: {escape_text(str(exc))}"
+                ) from exc
+        with _writing(output):
+            writer.finish()
+            writer.stream.flush()
+    finally:
+        if bar is not None:
+            bar.render_finish()
+    return n_failed, fail_error
 
 
 @main.command()
@@ -296,7 +425,12 @@ def _open_output(path, *, force):
     default=None,
     help="Write to this file (complete or not at all) instead of stdout.",
 )
-@click.option("--force", "-f", is_flag=True, help="Replace an existing --output.")
+@click.option(
+    "--force",
+    "-f",
+    is_flag=True,
+    help="Replace an existing --output (a regular file; never a link or device).",
+)
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
@@ -348,8 +482,28 @@ def predict(
     quoted or not ("scans/**/*.tif"). A file named explicitly is always tried.
     Results stream out in input order, one row per image: path, medium,
     probability, the --top-k most probable media, the tags and an error column
-    (empty when the image was read). Exit status 1 when any file could not be
-    read, 2 for a usage error.
+    (empty when the image was read).
+
+    File names are written safely. In table and csv text cells (paths, media,
+    tags, errors), control characters and the backslash become escapes
+    (\\n, \\t, \\r, \\\\, \\xNN for other ASCII controls and for a
+    byte that is not UTF-8, \\uNNNN for other control, line-separator and
+    bidirectional characters), so one row is one line and nothing reaches the
+    terminal as an escape sequence; a cell starting with =, +, -, @, a tab, a
+    carriage return or ' gets a ' in front, so that spreadsheets read it as
+    text, not as a formula (drop one leading ' to get the cell back). jsonl
+    and json are valid UTF-8 and keep every name exactly: a byte that is not
+    UTF-8 is written as a \\udcNN escape, which Python's os.fsencode turns
+    back into that byte.
+
+    --output is written under a hidden temporary name and renamed into place
+    only when complete: a run that fails or is stopped (Ctrl-C, SIGTERM,
+    SIGHUP) leaves no partial file and any existing file as it was.
+
+    Exit status: 0 when every file was read; 1 when any could not be (after
+    writing every result) or on an error; 2 for a usage error; 141 when the
+    reader of stdout went away (| head -1); 128 + the signal's number when
+    Ctrl-C (130), SIGTERM (143) or SIGHUP (129) stops the run while it writes.
 
     \b
     Examples:
@@ -358,14 +512,15 @@ def predict(
       artmedium predict "scans/*.jpg" --format jsonl --top-k 5
       artmedium predict scan.tif --model my_model --no-tags
     """
-    from artmedium._writers import make_writer
+    from artmedium._writers import escape_text, make_writer
     from artmedium.inference import IMAGE_EXTENSIONS, BatchPredictor, collect_inputs
-    from artmedium.io import ImageReadError
 
     inputs = collect_inputs(paths, recursive=recursive)
     if not inputs:
         raise click.ClickException(
-            "no image files found in " + ", ".join(paths) + " (folders are searched "
+            "no image files found in "
+            + escape_text(", ".join(paths))
+            + " (folders are searched "
             f"for {', '.join(IMAGE_EXTENSIONS)} files"
             + ("" if recursive else "; add --recursive for subfolders")
             + ")"
@@ -375,58 +530,44 @@ def predict(
         predictor = BatchPredictor(est, top_k=top_k, tags=tags)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    sink = _open_output(output, force=force) if output is not None else None
-    writer = make_writer(
-        fmt,
-        sink.stream if sink is not None else sys.stdout,
-        top_k=predictor.top_k,
-        tag_names=predictor.tag_names,
-    )
-    show_progress = not quiet and sys.stderr.isatty() and len(inputs) > batch_size
-    bar = (
-        click.progressbar(length=len(inputs), label="predicting", file=sys.stderr)
-        if show_progress
-        else None
-    )
-    n_failed = 0
-    fail_error = None
+    sink = None
     try:
-        writer.start()
-        try:
-            for rows in predictor.predict_batches(
-                inputs,
-                batch_size=batch_size,
-                workers=workers,
-                on_error=on_error,
-                max_pixels=max_pixels,
-            ):
-                writer.write(rows)
-                n_failed += sum(1 for row in rows if row["error"])
-                if bar is not None:
-                    bar.update(len(rows))
-        except ImageReadError as exc:  # --on-error fail, after the rows before it
-            fail_error = f"cannot read {exc.source}: {exc.reason}"
-        except (ValueError, RuntimeError) as exc:
-            raise click.ClickException(f"prediction failed: {exc}") from exc
-        writer.finish()
-    except BaseException:
-        if sink is not None:
-            sink.abort()
-        raise
-    finally:
-        if bar is not None:
-            bar.render_finish()
-    if fail_error is not None:
-        # --on-error fail: an output file is all or nothing.
-        if sink is not None:
-            sink.abort()
-        raise click.ClickException(fail_error)
-    if sink is not None:
-        try:
-            sink.commit()
-        except OSError as exc:
-            sink.abort()
-            raise click.ClickException(f"cannot write {output}: {exc}") from exc
+        with _stop_on_signals():
+            sink = _open_output(output, force=force) if output is not None else None
+            try:
+                writer = make_writer(
+                    fmt,
+                    sys.stdout if sink is None else sink.stream,
+                    top_k=predictor.top_k,
+                    tag_names=predictor.tag_names,
+                )
+                n_failed, fail_error = _write_predictions(
+                    predictor,
+                    inputs,
+                    writer,
+                    output,
+                    quiet=quiet,
+                    batch_size=batch_size,
+                    workers=workers,
+                    on_error=on_error,
+                    max_pixels=max_pixels,
+                )
+                if fail_error is not None:
+                    # --on-error fail: an output file is all or nothing.
+                    raise click.ClickException(fail_error)
+                if sink is not None:
+                    with _writing(output):
+                        sink.commit()
+            finally:
+                if sink is not None:
+                    sink.abort()  # nothing to do once committed
+    except (_Stopped, KeyboardInterrupt) as exc:
+        signum = exc.signum if isinstance(exc, _Stopped) else signal.SIGINT
+        unwritten = "" if output is None else f"; {_where(output)} was not written"
+        click.echo(
+            f"Error: stopped by {signal.Signals(signum).name}{unwritten}", err=True
+        )
+        sys.exit(128 + signum)
     if n_failed:
         click.echo(
             f"error: {n_failed} of {len(inputs)} input(s) could not be read "
