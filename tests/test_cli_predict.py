@@ -620,3 +620,15 @@ def test_a_closed_pipe_ends_the_run_quietly(many_scans, model_dir):
     assert json.loads(first)["path"].endswith("000.png")
     assert stderr.decode() == ""
     assert proc.returncode == 128 + signal.SIGPIPE
+
+
+def test_signal_handlers_are_restored_after_a_run(scans, model_dir, tmp_path):
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    assert invoke(scans, "--model", model_dir, "-o", tmp_path / "a").exit_code == 0
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    result = invoke(
+        bad, "--model", model_dir, "--on-error", "fail", "-o", tmp_path / "b"
+    )
+    assert result.exit_code == 1
+    assert {s: signal.getsignal(s) for s in before} == before

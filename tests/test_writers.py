@@ -170,7 +170,7 @@ def run_writer(writer, rows):
     return writer.stream.getvalue()
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(rows_and_tags())
 def test_csv_cells_are_safe_and_give_the_names_back(case):
     rows, k, tag_names = case
@@ -191,7 +191,7 @@ def test_csv_cells_are_safe_and_give_the_names_back(case):
         assert unescape(cells["tags"]) == ";".join(row["tags"])
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(rows_and_tags(), st.booleans())
 def test_every_table_row_is_one_safe_line(case, with_tags):
     rows, _, tag_names = case
@@ -207,7 +207,7 @@ def test_every_table_row_is_one_safe_line(case, with_tags):
         assert line.startswith(text_cell(row["path"]))
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(rows_and_tags())
 def test_json_lines_parse_back_to_the_rows(case):
     rows, _, _ = case
