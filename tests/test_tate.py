@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import random
 import re
 import sys
 
@@ -394,6 +395,72 @@ def test_empty_csv_is_refused(tmp_path):
     (home / "artwork_data.csv").write_text("")
     with pytest.raises(ValueError, match="empty"):
         load_tate(data_home=home)
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (random.Random(0).randbytes(4096), "is not UTF-8 text"),
+        # A Tate header, then invalid UTF-8 far beyond the first read block.
+        (
+            (",".join(TATE_COLUMNS) + "\n").encode()
+            + b"1,A1,x,,,t,,Oil paint on canvas\n" * 2000
+            + b"\xff\xfe\xfd\n",
+            "is not UTF-8 text",
+        ),
+        # Valid UTF-8, but a field past the csv module's size limit.
+        (
+            (",".join(TATE_COLUMNS) + '\n"').encode() + b"x" * 200_000,
+            r"is not a readable CSV file \(line 2: field larger",
+        ),
+    ],
+    ids=["random bytes", "bad bytes late", "huge field"],
+)
+def test_unreadable_csv_is_a_value_error_naming_the_file(tmp_path, content, match):
+    home = make_tate(tmp_path / "tate")
+    path = home / "artwork_data.csv"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=re.escape(str(path)) + " " + match) as info:
+        load_tate(data_home=home)
+    assert type(info.value) is ValueError
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b'{"acno": "\xff\xfe", "medium": "Oil paint on canvas"}', "utf-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "recursion"),
+        (b'{"acno": ["A1"], "medium": "Oil paint on canvas"}', r"\['acno'\] must be"),
+        (b'{"acno": "A1", "medium": {"x": 1}}', r"\['medium'\] must be text"),
+    ],
+    ids=["invalid utf-8", "deep nesting", "acno a list", "medium an object"],
+)
+def test_unreadable_json_record_is_a_value_error_naming_the_file(
+    tmp_path, content, match
+):
+    home = make_tate(tmp_path / "tate", layout="json")
+    bad = home / "artworks" / "x" / "bad.json"
+    bad.parent.mkdir()
+    bad.write_bytes(content)
+    with pytest.raises(ValueError, match=re.escape(str(bad)) + ".*" + match) as info:
+        load_tate(data_home=home)
+    assert type(info.value) is ValueError
+
+
+def test_json_contributors_with_odd_display_order_still_load(tmp_path):
+    home = make_tate(tmp_path / "tate", layout="json")
+    record = home / "artworks" / "t" / "000" / "t00001-1000.json"
+    data = json.loads(record.read_text())
+    data["contributors"] = [
+        {"mda": "Printer, A", "role": "printer", "displayOrder": "1"},
+        {"mda": "Other, An", "role": "artist", "displayOrder": None},  # as 0
+        {"mda": "First, The", "role": "artist", "displayOrder": -1},
+    ]
+    record.write_text(json.dumps(data))
+    tate = load_tate(data_home=home, classes=None)
+    artist = dict(zip((p.rsplit("/", 1)[-1] for p in tate.data), tate.groups))
+    assert artist["T00001_8.jpg"] == "First, The"
 
 
 def test_unknown_json_layout_names_file_and_fields(tmp_path):

@@ -112,18 +112,30 @@ def _read_csv(path):
     # and keeps pandas optional.
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
-        header = next(reader, None)
-        if not header:
-            raise ValueError(f"{path} is empty; expected Tate's artwork_data.csv")
-        header = [name.strip() for name in header]
-        missing = [c for c in REQUIRED_CSV_COLUMNS if c not in header]
-        if missing:
+        try:
+            header = next(reader, None)
+            if not header:
+                raise ValueError(f"{path} is empty; expected Tate's artwork_data.csv")
+            header = [name.strip() for name in header]
+            missing = [c for c in REQUIRED_CSV_COLUMNS if c not in header]
+            if missing:
+                raise ValueError(
+                    f"{path} is not in Tate's artwork_data.csv layout: missing "
+                    f"column(s) {missing} (found {header!r:.300})"
+                )
+            n = len(header)
+            rows = [r if len(r) == n else (r + [""] * n)[:n] for r in reader]
+        except UnicodeDecodeError as exc:
+            # A binary or mis-encoded file: say which, not just the codec error.
             raise ValueError(
-                f"{path} is not in Tate's artwork_data.csv layout: missing column(s) "
-                f"{missing} (found {header})"
-            )
-        n = len(header)
-        rows = [r if len(r) == n else (r + [""] * n)[:n] for r in reader]
+                f"{path} is not UTF-8 text ({exc.reason}); "
+                "expected Tate's artwork_data.csv"
+            ) from None
+        except csv.Error as exc:
+            raise ValueError(
+                f"{path} is not a readable CSV file (line {reader.line_num}: {exc}); "
+                "expected Tate's artwork_data.csv"
+            ) from None
     acno, artist, medium, url = (header.index(c) for c in REQUIRED_CSV_COLUMNS)
     return TateMetadata(
         path=path,
@@ -141,9 +153,14 @@ def _json_artist(record):
     contributors = record.get("contributors") or []
     if isinstance(contributors, list) and contributors:
         artists = [c for c in contributors if isinstance(c, dict)]
-        artists.sort(
-            key=lambda c: (c.get("role") != "artist", c.get("displayOrder", 0))
-        )
+
+        def order(c):
+            rank = c.get("displayOrder", 0)
+            # A string or null displayOrder must not break the sort.
+            number = isinstance(rank, (int, float)) and not isinstance(rank, bool)
+            return (c.get("role") != "artist", rank if number else 0)
+
+        artists.sort(key=order)
         if artists:
             # "mda" is the "Surname, Forename" form that the CSV's artist column uses.
             name = artists[0].get("mda") or artists[0].get("fc")
@@ -166,7 +183,8 @@ def _read_json_tree(root):
         try:
             with open(file, encoding="utf-8") as f:
                 record = json.load(f)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
+            # ValueError covers invalid UTF-8; RecursionError, absurd nesting.
             raise ValueError(
                 f"{file} is not a readable JSON artwork record: {exc}"
             ) from exc
@@ -179,6 +197,16 @@ def _read_json_tree(root):
             raise ValueError(
                 f"{file} is not in Tate's JSON artwork layout: "
                 f"missing field(s) {missing}"
+            )
+        not_scalar = [
+            k
+            for k in (*REQUIRED_JSON_FIELDS, "thumbnailUrl")
+            if isinstance(record.get(k), (dict, list))
+        ]
+        if not_scalar:
+            raise ValueError(
+                f"{file} is not in Tate's JSON artwork layout: field(s) "
+                f"{not_scalar} must be text, not objects or lists"
             )
         row = {
             ("accession_number" if k == "acno" else k): v
