@@ -1,10 +1,17 @@
 """`artmedium fetch-tate` against the local test server of test_fetch."""
 
+import random
+import time
+
 import pytest
 from click.testing import CliRunner
 
 from artmedium.cli import main
-from test_fetch import TateServer, only_local_connections  # noqa: F401 (fixture)
+from test_fetch import (  # noqa: F401 (fixture)
+    TateServer,
+    interrupt_at_first_result,
+    only_local_connections,
+)
 
 
 @pytest.fixture
@@ -95,6 +102,68 @@ def test_help_lists_the_options():
         "--n-jobs",
         "--url-prefix",
         "--metadata-url",
+        "--deadline",
         "--quiet",
     ):
         assert option in result.output
+
+
+def test_deadline_bounds_a_slow_thumbnail(server, tmp_path):
+    server.set_collection(["OK001", "SLOW01"])
+    start = time.monotonic()
+    result = invoke(server, tmp_path / "tate", "--deadline", "0.5", "--quiet")
+    assert time.monotonic() - start < 3
+    assert result.exit_code == 1
+    assert "1 downloaded, 0 already present, 1 failed" in result.output
+    assert "SLOW01_8.jpg: not complete within the 0.5 s deadline" in result.output
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "soon"])
+def test_invalid_deadline_is_a_usage_error(server, tmp_path, bad):
+    result = invoke(server, tmp_path / "tate", "--deadline", bad)
+    assert result.exit_code == 2
+    assert server.requests == []
+
+
+def test_ctrl_c_prints_what_finished_and_exits_130(server, tmp_path, monkeypatch):
+    server.set_collection(["OK001", "SLOW01", "HANG01", "SLOW02"])
+    interrupted = interrupt_at_first_result(monkeypatch)
+    result = invoke(server, tmp_path / "tate", "--n-jobs", "4", "--quiet")
+    assert time.monotonic() - interrupted[0] < 2
+    assert result.exit_code == 130, result.output
+    assert (
+        "1 downloaded, 0 already present, 0 failed, 3 not finished (interrupted)"
+        in (result.output)
+    )
+    assert "Interrupted; run the same command again to resume." in result.output
+    assert "Traceback" not in result.output and "Aborted" not in result.output
+
+
+def test_ctrl_c_during_the_metadata_exits_130(server, tmp_path, monkeypatch):
+    from artmedium.datasets import _fetch
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_fetch, "download", interrupted)
+    result = invoke(server, tmp_path / "tate", "--quiet")
+    assert result.exit_code == 130
+    assert result.output == "Interrupted; run the same command again to resume.\n"
+
+
+def test_binary_metadata_exits_1_naming_the_file(server, tmp_path):
+    home = tmp_path / "tate"
+    home.mkdir()
+    (home / "artwork_data.csv").write_bytes(random.Random(0).randbytes(4096))
+    result = invoke(server, home, "--quiet")
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {home / 'artwork_data.csv'} is not UTF-8")
+    assert len(result.output.splitlines()) == 1
+
+
+def test_non_http_metadata_url_exits_1_before_any_request(server, tmp_path):
+    args = ["fetch-tate", "--data-home", str(tmp_path / "t"), "--quiet"]
+    result = CliRunner().invoke(main, [*args, "--metadata-url", "file:///etc/passwd"])
+    assert result.exit_code == 1
+    assert "metadata_url must be an http(s) URL" in result.output
+    assert not (tmp_path / "t" / "artwork_data.csv").exists()

@@ -8,9 +8,13 @@ The server decides how to answer from the file name's prefix:
   the connection; later ones honour Range / ignore it.
 - ``MISSING``: 404. ``HTML``: 200 with an HTML page. ``FLAKY``: 503 twice, then the
   JPEG. ``NOLEN``: a JPEG without Content-Length. ``STALL``: headers, then silence.
+- ``SLOW``: the JPEG one byte every 50 ms. ``HANG``: headers, then 4 s of silence.
+- ``BIG``: announces ``server.big`` bytes of zeros. ``STREAM``: as many, without
+  Content-Length. ``REDIR``: a 302 to ``server.redirects[name]``.
 """
 
 import csv
+import random
 import re
 import socket
 import threading
@@ -20,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+import artmedium.io  # noqa: F401 (imported here, not inside a timed fetch)
 from artmedium.datasets import FetchResult, fetch_tate, load_tate
 from artmedium.datasets import _fetch as fetch_module
 from test_tate import jpeg_bytes, thumbnail_url
@@ -41,6 +46,14 @@ class TateHandler(BaseHTTPRequestHandler):
             server.requests.append((name, self.headers.get("Range")))
         if self.path == METADATA_PATH:
             return self._send(200, server.metadata, "text/csv")
+        if name in ("", ".", ".."):
+            # A server may answer for a folder; cut short, the answer stays a .part.
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.write(b"<html>")
+            self.close_connection = True
+            return None
         body = server.files.get(name)
         kind = re.match(r"[A-Z]+", name)
         kind = kind.group(0) if kind else ""
@@ -59,12 +72,30 @@ class TateHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return None
-        if kind == "STALL":
+        if kind in ("STALL", "HANG"):
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.flush()
-            time.sleep(0.5)
+            time.sleep(0.5 if kind == "STALL" else 4)
+            return None
+        if kind == "SLOW":
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            return self._drip(body)
+        if kind in ("BIG", "STREAM"):
+            self.send_response(200)
+            if kind == "BIG":
+                self.send_header("Content-Length", str(server.big))
+            self.end_headers()
+            self.close_connection = True
+            return self._drip(b"\0" * server.big, chunk=1 << 16, pause=0)
+        if kind == "REDIR":
+            self.send_response(302)
+            self.send_header("Location", server.redirects[name])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return None
         if kind == "NOLEN":
             self.send_response(200)
@@ -89,6 +120,16 @@ class TateHandler(BaseHTTPRequestHandler):
             return None
         return self._send(200, body, "image/jpeg")
 
+    def _drip(self, body, chunk=1, pause=0.05):
+        """Send ``body`` a chunk at a time until the client goes away."""
+        try:
+            for start in range(0, len(body), chunk):
+                self.wfile.write(body[start : start + chunk])
+                self.wfile.flush()
+                time.sleep(pause)
+        except OSError:
+            pass  # the client gave up, as it should
+
     def _send(self, status, body, content_type):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -107,6 +148,8 @@ class TateServer:
         self.httpd.hits = Counter()
         self.httpd.requests = []
         self.httpd.files = {}
+        self.httpd.big = 1 << 20
+        self.httpd.redirects = {}
         self.set_collection(names)
         self.thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -146,7 +189,8 @@ class TateServer:
         self.thread.join()
 
 
-def metadata_csv(names, medium="Graphite on paper"):
+def metadata_csv(names, medium="Graphite on paper", urls=()):
+    """Tate-like CSV: a row per accession number, then a row per URL in ``urls``."""
     import io
 
     out = io.StringIO()
@@ -154,6 +198,8 @@ def metadata_csv(names, medium="Graphite on paper"):
     writer.writerow(CSV_COLUMNS)
     for acno in names:
         writer.writerow([acno, f"Artist, {acno}", medium, thumbnail_url(acno)])
+    for k, url in enumerate(urls):
+        writer.writerow([f"X{k:03d}", "Artist, X", medium, url])
     return out.getvalue().encode()
 
 
@@ -322,7 +368,9 @@ def test_second_run_skips_complete_files(server, tmp_path):
 def test_retries_back_off_exponentially(server, tmp_path, monkeypatch):
     server.set_collection(["FLAKY01"])
     delays = []
-    monkeypatch.setattr(fetch_module.time, "sleep", delays.append)
+    monkeypatch.setattr(
+        fetch_module._Limits, "pause", lambda self, delay: delays.append(delay)
+    )
     result = fetch(server, tmp_path / "tate", backoff=0.25, max_retries=3)
     assert result.ok
     assert server.hits["FLAKY01_8.jpg"] == 3
@@ -331,7 +379,7 @@ def test_retries_back_off_exponentially(server, tmp_path, monkeypatch):
 
 def test_retries_are_bounded(server, tmp_path, monkeypatch):
     server.set_collection(["FLAKY01"])
-    monkeypatch.setattr(fetch_module.time, "sleep", lambda s: None)
+    monkeypatch.setattr(fetch_module._Limits, "pause", lambda self, delay: None)
     result = fetch(server, tmp_path / "tate", max_retries=1)
     assert server.hits["FLAKY01_8.jpg"] == 2
     assert result.failed[0].reason == "HTTP 503 Service Unavailable (after 2 attempts)"
@@ -416,7 +464,15 @@ def test_metadata_that_is_not_tate_csv_is_refused(server, tmp_path):
         ({"max_images": 0}, "max_images"),
         ({"max_retries": -1}, "max_retries"),
         ({"timeout": 0}, "timeout"),
+        ({"deadline": 0}, "deadline"),
+        ({"max_bytes": 0}, "max_bytes"),
+        ({"max_bytes": 1.5}, "max_bytes"),
         ({"classes": "everything"}, "classes"),
+        ({"metadata_url": "file:///etc/passwd"}, "metadata_url.*'file'"),
+        ({"metadata_url": "/collection/artwork_data.csv"}, "metadata_url"),
+        ({"metadata_url": None}, "metadata_url"),
+        ({"url_prefix": "file:///tmp/mirror"}, "url_prefix.*'file'"),
+        ({"url_prefix": "ftp://127.0.0.1/mirror"}, "url_prefix.*'ftp'"),
     ],
 )
 def test_invalid_options_are_refused_before_any_request(
@@ -478,3 +534,255 @@ def test_load_tate_downloads_when_missing(server, tmp_path, monkeypatch):
         "OK002_8.jpg",
     ]
     assert list(tate.groups) == ["Artist, OK001", "Artist, OK002"]
+
+
+# ------------------------------------------------ bounds: time, size, Ctrl-C
+
+
+def test_slow_server_is_stopped_at_the_deadline(server, tmp_path):
+    # A byte every 50 ms never trips the 1 s socket timeout: only the deadline
+    # (per file, retries included) bounds it.
+    server.set_collection(["OK001", "SLOW01"])
+    images = tmp_path / "tate" / "images"
+    start = time.monotonic()
+    result = fetch(server, tmp_path / "tate", timeout=1, deadline=0.5)
+    assert time.monotonic() - start < 3
+    assert result.downloaded == [str(images / "OK001_8.jpg")]
+    [failure] = result.failed
+    assert failure.url.endswith("/SLOW01_8.jpg")
+    assert failure.reason.startswith("not complete within the 0.5 s deadline (")
+    assert server.hits["SLOW01_8.jpg"] == 1  # not retried
+    # As after a network error: no final file, the .part kept to resume.
+    assert names_in(images) == ["OK001_8.jpg", "SLOW01_8.jpg.part"]
+    part = (images / "SLOW01_8.jpg.part").read_bytes()
+    assert server.body("SLOW01").startswith(part)
+
+
+def test_retry_waits_never_run_past_the_deadline(server, tmp_path):
+    server.set_collection(["FLAKY01"])
+    start = time.monotonic()
+    result = fetch(server, tmp_path / "tate", backoff=10, max_retries=3, deadline=1)
+    assert time.monotonic() - start < 2
+    assert [f.reason for f in result.failed] == [
+        "HTTP 503 Service Unavailable (after 1 attempt; no time left for another "
+        "within the 1 s deadline)"
+    ]
+
+
+def interrupt_at_first_result(monkeypatch):
+    """Ctrl-C in the main thread as soon as the first download is counted.
+
+    Returns a list that receives the time of the interruption.
+    """
+    when = []
+
+    def update(self, failed=False):
+        when.append(time.monotonic())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fetch_module._Progress, "update", update)
+    return when
+
+
+def test_ctrl_c_stops_within_seconds_keeping_the_summary(server, tmp_path, monkeypatch):
+    # SLOW01 would take a minute; HANG01 sits in a read for 4 s (timeout 5).
+    # The worker done with OK001 may start SLOW03, but no other.
+    names = ["OK001", "SLOW01", "HANG01", "SLOW02", "SLOW03", "OK002", "OK003"]
+    server.set_collection(names)
+    interrupted = interrupt_at_first_result(monkeypatch)
+    images = tmp_path / "tate" / "images"
+    with pytest.raises(KeyboardInterrupt) as info:
+        fetch(server, tmp_path / "tate", n_jobs=4, timeout=5)
+    assert time.monotonic() - interrupted[0] < 2
+    assert isinstance(info.value, fetch_module.FetchInterrupted)
+    result = info.value.result
+    assert result.downloaded == [str(images / "OK001_8.jpg")]
+    assert result.failed == [] and result.n_unfinished == 6 and not result.ok
+    assert result.summary().startswith(
+        f"Tate thumbnails in {images}: 1 downloaded, 0 already present, 0 failed, "
+        "6 not finished (interrupted)"
+    )
+    # Queued downloads never started; the running ones left resumable .parts.
+    assert server.hits["OK002_8.jpg"] == server.hits["OK003_8.jpg"] == 0
+    assert {p for p in names_in(images) if not p.endswith(".part")} == {"OK001_8.jpg"}
+
+
+@pytest.mark.parametrize("kind", ["BIG", "STREAM"])
+def test_download_over_max_bytes_is_refused_leaving_no_part(server, tmp_path, kind):
+    # BIG announces 1 MiB (refused before reading); STREAM just sends it.
+    server.set_collection(["OK001", f"{kind}01"])
+    images = tmp_path / "tate" / "images"
+    result = fetch(server, tmp_path / "tate", max_bytes=10_000)
+    assert result.downloaded == [str(images / "OK001_8.jpg")]
+    [failure] = result.failed
+    assert failure.reason.startswith("too large: ")
+    assert "over the 10000-byte limit (max_bytes)" in failure.reason
+    if kind == "BIG":
+        assert f"{server.httpd.big} bytes announced" in failure.reason
+    assert server.hits[f"{kind}01_8.jpg"] == 1  # not retried
+    assert names_in(images) == ["OK001_8.jpg"]
+
+
+def test_max_bytes_default_is_documented():
+    import inspect
+
+    default = inspect.signature(fetch_tate).parameters["max_bytes"].default
+    assert default == 50 * 1024**2
+    assert "max_bytes : int or None, default=50 * 1024**2" in fetch_tate.__doc__
+
+
+# ------------------------------------------------ URLs from the metadata
+
+
+def ok_url(srv, acno="OK001"):
+    return srv.url + f"/art/images/work/{acno[0]}/{acno[:3]}/{acno}_8.jpg"
+
+
+def test_non_http_urls_are_refused_without_touching_the_file_system(server, tmp_path):
+    secret = tmp_path / "secret_8.jpg"
+    secret.write_bytes(jpeg_bytes(7))
+    refused = [
+        secret.as_uri(),
+        (tmp_path / "absent_8.jpg").as_uri(),
+        "data:image/jpeg;base64,/9j/4AAQSkZJRgABAQ",
+        "ftp://127.0.0.1/pub/A00001_8.jpg",
+        "javascript:alert(1)//A00002_8.jpg",
+    ]
+    server.set_collection(["OK001"])
+    server.httpd.metadata = metadata_csv([], urls=[ok_url(server), *refused])
+    home = tmp_path / "tate"
+    result = fetch(server, home, url_prefix=None)
+    assert result.downloaded == [str(home / "images" / "OK001_8.jpg")]
+    assert [f.url for f in result.failed] == refused
+    assert all(f.path == "" for f in result.failed)
+    reasons = [f.reason for f in result.failed]
+    # The same words whether the local file exists or not: nothing was looked up.
+    assert reasons[:2] == ["scheme 'file' is not allowed (http and https only)"] * 2
+    assert reasons[2:] == [
+        f"scheme {scheme!r} is not allowed (http and https only)"
+        for scheme in ("data", "ftp", "javascript")
+    ]
+    assert names_in(home / "images") == ["OK001_8.jpg"]
+
+
+@pytest.mark.parametrize("target", ["file:///etc/passwd", "ftp://127.0.0.1:{port}/"])
+def test_redirect_to_another_scheme_is_refused(server, tmp_path, target):
+    server.set_collection(["REDIR01", "REDIR02", "OK001"])
+    port = server.httpd.server_address[1]
+    server.httpd.redirects = {
+        "REDIR01_8.jpg": target.format(port=port),
+        "REDIR02_8.jpg": ok_url(server),  # http to http is followed
+    }
+    images = tmp_path / "tate" / "images"
+    result = fetch(server, tmp_path / "tate")
+    assert sorted(result.downloaded) == [
+        str(images / "OK001_8.jpg"),
+        str(images / "REDIR02_8.jpg"),
+    ]
+    [failure] = result.failed
+    assert failure.reason.startswith("HTTP 302 ")
+    assert "not allowed" in failure.reason
+    assert server.hits["REDIR01_8.jpg"] == 1  # refused, not retried
+    assert names_in(images) == ["OK001_8.jpg", "REDIR02_8.jpg"]
+
+
+def test_urls_naming_no_file_fail_cleanly(server, tmp_path):
+    odd = [
+        "http://www.tate.org.uk/art/images/work/.",
+        "http://www.tate.org.uk/art/images/work/..",
+        "http://www.tate.org.uk/art/images/work/",
+        "http://www.tate.org.uk/art/images/work/..?size=8",
+    ]
+    server.httpd.metadata = metadata_csv(["OK001"], urls=odd)
+    home = tmp_path / "tate"
+    result = fetch(server, home, max_retries=0)
+    assert result.downloaded == [str(home / "images" / "OK001_8.jpg")]
+    assert [(f.url, f.reason) for f in result.failed] == [
+        (url, f"the URL names no file (its last part is {name!r})")
+        for url, name in zip(odd, [".", "..", "", ".."])
+    ]
+    # Neither images.part beside images/ nor ...part inside it.
+    assert names_in(tmp_path) == ["tate"]
+    assert names_in(home) == ["artwork_data.csv", "images"]
+    assert names_in(home / "images") == ["OK001_8.jpg"]
+
+
+def test_nul_byte_in_one_url_is_one_failure_row(server, tmp_path):
+    bad = "http://www.tate.org.uk/art/images/work/N/NUL/NUL\x0001_8.jpg"
+    server.httpd.metadata = metadata_csv(["OK001", "OK002"], urls=[bad])
+    result = fetch(server, tmp_path / "tate")
+    assert len(result.downloaded) == 2
+    [failure] = result.failed
+    assert failure.url == bad
+    assert failure.reason == "character '\\x00' is not allowed in a URL"
+    summary = result.summary()
+    assert f"  failed: {bad!r}: character" in summary
+    assert "\x00" not in summary
+
+
+def test_hostile_metadata_rows_only_fail_and_write_nothing_outside_images(
+    server, tmp_path
+):
+    outside = tmp_path / "outside_8.jpg"
+    outside.write_bytes(jpeg_bytes(3))
+    work = "http://www.tate.org.uk/art/images/work/"
+    hostile = [
+        outside.as_uri(),
+        "file:///etc/passwd",
+        "FILE://localhost/etc/hostname",
+        "data:image/jpeg;base64,/9j/4AAQSkZJRgABAQ",
+        "ftp://127.0.0.1/pub/A00001_8.jpg",
+        "javascript:alert(1)//A00002_8.jpg",
+        work + "NUL\x0001_8.jpg",
+        work + "evil_8.jpg\r\nX-Injected: 1",
+        work + "\x1b[2Jevil_8.jpg",
+        work + "\u00e9vil_8.jpg",
+        work + "..",
+        work + ".",
+        work,
+        work + "..\\..\\evil_8.jpg",
+        work + "A00005_8.jpg.part",
+        work + "A" * 300 + "_8.jpg",
+        "http:///etc/passwd",
+        "//www.tate.org.uk/art/images/work/A00003_8.jpg",
+        "/art/images/work/A00004_8.jpg",
+        "http://[::1/A00006_8.jpg",
+        # Well-formed, so requested (from the test server): failures all the same.
+        work + "..%2F..%2Foutside_8.jpg",
+        "http://www.tate.org.uk/" + "a/" * 40_000 + "long_8.jpg",
+    ]
+    server.httpd.metadata = metadata_csv([], urls=hostile)
+    home = tmp_path / "tate"
+    before = set(tmp_path.rglob("*"))
+    result = fetch(server, home, max_retries=1)
+    assert result.downloaded == [] and result.present == []
+    assert len(result.failed) == len(hostile)
+    # Refused before any request (no path), but for the last two (HTTP errors).
+    refused = {f.url for f in result.failed if f.path == ""}
+    assert refused == set(hostile[:-2])
+    assert all(f.reason for f in result.failed)
+    lines = result.summary().splitlines()
+    assert len(lines) == 1 + len(hostile)
+    assert all(line.isprintable() for line in lines)
+    new = set(tmp_path.rglob("*")) - before
+    assert new == {home, home / "artwork_data.csv", home / "images"}
+    assert outside.read_bytes() == jpeg_bytes(3)
+    requested = {name for name, _ in server.requests}
+    assert requested <= {"artwork_data.csv", "..%2F..%2Foutside_8.jpg", "long_8.jpg"}
+
+
+@pytest.mark.parametrize("where", ["on disk", "downloaded"])
+def test_binary_metadata_is_a_value_error_naming_the_file(server, tmp_path, where):
+    home = tmp_path / "tate"
+    junk = random.Random(0).randbytes(4096)
+    if where == "on disk":
+        home.mkdir()
+        (home / "artwork_data.csv").write_bytes(junk)
+    else:  # a valid first line passes the download's check, the rest does not
+        server.httpd.metadata = (",".join(CSV_COLUMNS) + "\n").encode() + junk
+    with pytest.raises(ValueError) as info:
+        fetch(server, home)
+    message = str(info.value)
+    assert message.startswith(f"{home / 'artwork_data.csv'} is not UTF-8 text (")
+    assert "\n" not in message
+    assert [name for name, _ in server.requests if name != "artwork_data.csv"] == []

@@ -194,11 +194,20 @@ def info():
     help="Replace scheme and host of thumbnail URLs (a mirror).",
 )
 @click.option("--metadata-url", default=None, help="Where to get artwork_data.csv.")
+@click.option(
+    "--deadline",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds allowed per thumbnail, retries included [default: 120].",
+)
 @_quiet_option
 def fetch_tate_command(
-    data_home, classes, max_images, n_jobs, url_prefix, metadata_url, quiet
+    data_home, classes, max_images, n_jobs, url_prefix, metadata_url, deadline, quiet
 ):
     """Download Tate's metadata and thumbnails (resumable; exit 1 if any failed).
+
+    Ctrl-C stops within about a second, prints what finished and exits 130; run the
+    same command again to resume.
 
     \b
     Example:
@@ -206,6 +215,7 @@ def fetch_tate_command(
     """
     from artmedium.datasets import TATE_METADATA_URL
     from artmedium.datasets import fetch_tate as fetch
+    from artmedium.datasets._fetch import FetchInterrupted
 
     try:
         result = fetch(
@@ -215,10 +225,16 @@ def fetch_tate_command(
             n_jobs=n_jobs,
             url_prefix=url_prefix,
             metadata_url=metadata_url or TATE_METADATA_URL,
+            deadline=deadline,
             verbose=0 if quiet else 1,
         )
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, FetchInterrupted):
+            click.echo(exc.result.summary())
+        click.echo("Interrupted; run the same command again to resume.", err=True)
+        click.get_current_context().exit(130)
     click.echo(result.summary())
     if not result.ok:
         raise click.ClickException(f"{len(result.failed)} thumbnail(s) failed")

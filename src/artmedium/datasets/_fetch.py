@@ -4,17 +4,19 @@ Every file is written to ``<name>.part`` in its final folder and moved into plac
 with :func:`os.replace` only once complete and verified, so a file under its final
 name is always whole; a ``.part`` left by an interrupted run is resumed with an
 HTTP Range request when the server answers 206, and restarted otherwise.
-Only :mod:`urllib` is used.
+Only :mod:`urllib` is used, and only for http(s): the URLs come from downloaded
+metadata, so nothing in them may reach the local file system or another protocol.
+Each download is bounded in time (``deadline``) and size (``max_bytes``).
 """
 
 import os
+import queue
 import re
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from http.client import HTTPException
 from pathlib import Path
@@ -33,7 +35,13 @@ from artmedium.datasets._tate import (
     url_basename,
 )
 
-__all__ = ["TATE_METADATA_URL", "DownloadFailure", "FetchResult", "fetch_tate"]
+__all__ = [
+    "TATE_METADATA_URL",
+    "DownloadFailure",
+    "FetchInterrupted",
+    "FetchResult",
+    "fetch_tate",
+]
 
 #: Tate's ``artwork_data.csv`` on GitHub (tategallery/collection).
 TATE_METADATA_URL = (
@@ -43,6 +51,15 @@ _CHUNK = 1 << 16
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 # Worth another try: the server may be busy or the network may recover.
 _TRANSIENT_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
+_SCHEMES = ("http", "https")
+# Tate's artwork_data.csv is about 40 MB: the metadata gets bounds of its own,
+# far above the thumbnails' (it comes from a URL the user chose, not from the data).
+_METADATA_DEADLINE = 600.0
+_METADATA_MAX_BYTES = 1 << 30
+# After Ctrl-C, how long to let running downloads notice and close their files.
+_CANCEL_GRACE = 1.0
+# Longest file name most file systems take (255 bytes), less ".part".
+_MAX_NAME_BYTES = 250
 
 
 @dataclass(frozen=True)
@@ -52,11 +69,14 @@ class DownloadFailure:
     Attributes
     ----------
     url : str
-        The URL requested.
+        The URL requested (as found in the metadata when it was refused before
+        any request).
     path : str
-        Where it would have been saved.
+        Where it would have been saved; empty when the URL was refused before
+        any request (not http(s), no usable file name, ...).
     reason : str
-        What went wrong (HTTP status, network error, "not a decodable image", ...).
+        What went wrong (HTTP status, network error, "not a decodable image",
+        deadline, size limit, refused URL, ...).
     """
 
     url: str
@@ -82,6 +102,9 @@ class FetchResult:
         Thumbnails that could not be downloaded, with URL and reason.
     n_without_url : int
         Selected rows that have no ``thumbnailUrl`` (nothing to download).
+    n_unfinished : int
+        Thumbnails neither downloaded nor failed because the run was interrupted
+        (see :class:`FetchInterrupted`); their ``.part`` files resume next time.
 
     Examples
     --------
@@ -99,11 +122,12 @@ class FetchResult:
     present: list = field(default_factory=list)
     failed: list = field(default_factory=list)
     n_without_url: int = 0
+    n_unfinished: int = 0
 
     @property
     def ok(self):
-        """True when no thumbnail failed."""
-        return not self.failed
+        """True when no thumbnail failed and none was left unfinished."""
+        return not self.failed and not self.n_unfinished
 
     def summary(self):
         """One line of counts, then one line per failure (URL: reason)."""
@@ -112,13 +136,38 @@ class FetchResult:
             f"Tate thumbnails in {images}: {len(self.downloaded)} downloaded, "
             f"{len(self.present)} already present, {len(self.failed)} failed"
         ]
+        if self.n_unfinished:
+            lines[0] += f", {self.n_unfinished} not finished (interrupted)"
         if self.n_without_url:
             lines[0] += f" ({self.n_without_url} selected rows have no thumbnailUrl)"
-        lines += [f"  failed: {f.url}: {f.reason}" for f in self.failed]
+        lines += [f"  failed: {_shown(f.url)}: {f.reason}" for f in self.failed]
         return "\n".join(lines)
 
     def __str__(self):
         return self.summary()
+
+
+class FetchInterrupted(KeyboardInterrupt):
+    """Ctrl-C (KeyboardInterrupt) during :func:`fetch_tate`'s thumbnail downloads.
+
+    A :class:`KeyboardInterrupt`, so it stops a program as Ctrl-C does, carrying
+    what finished before it.
+
+    Attributes
+    ----------
+    result : FetchResult
+        The thumbnails downloaded, present or failed before the interruption;
+        ``n_unfinished`` counts the others.
+    """
+
+    def __init__(self, result):
+        super().__init__(f"interrupted: {result.summary().splitlines()[0]}")
+        self.result = result
+
+
+def _shown(url):
+    """``url`` as printed: as is when printable, else its repr (NUL, ESC, newline)."""
+    return url if url.isprintable() else repr(url)
 
 
 class _Transient(Exception):
@@ -131,6 +180,144 @@ class _StalePart(_Transient):
 
 class _Permanent(Exception):
     """A failure that retrying will not fix (404, not an image, ...)."""
+
+
+class _Cancelled(_Permanent):
+    """The run was interrupted (the cancel event is set)."""
+
+
+def _url_problem(url):
+    r"""Why ``url`` may not be requested, or None for an http(s) URL with a host.
+
+    >>> _url_problem("file:///etc/passwd")
+    "scheme 'file' is not allowed (http and https only)"
+    >>> print(_url_problem("http://www.tate.org.uk/A\x00_8.jpg"))
+    character '\x00' is not allowed in a URL
+    >>> _url_problem("https://www.tate.org.uk/A00001_8.jpg") is None
+    True
+    """
+    # Control characters, spaces and non-ASCII: http.client would refuse or
+    # mis-encode them, and they have no place in Tate's URLs.
+    bad = next((c for c in url if c <= " " or c == "\x7f" or not c.isascii()), None)
+    if bad is not None:
+        return f"character {bad!r} is not allowed in a URL"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:
+        return f"not a valid URL: {exc}"
+    if not parts.scheme:
+        return "not an absolute http(s) URL"
+    if parts.scheme.lower() not in _SCHEMES:
+        return f"scheme {parts.scheme!r} is not allowed (http and https only)"
+    if not host:
+        return "the URL has no host"
+    return None
+
+
+def _thumbnail_name(url):
+    """File name in ``images/`` for a thumbnail URL; ValueError when there is none.
+
+    >>> _thumbnail_name("http://www.tate.org.uk/art/images/work/A/A00/A00001_8.jpg")
+    'A00001_8.jpg'
+    >>> _thumbnail_name("http://www.tate.org.uk/art/..")
+    Traceback (most recent call last):
+    ...
+    ValueError: the URL names no file (its last part is '..')
+    """
+    problem = _url_problem(url)
+    if problem:
+        raise ValueError(problem)
+    name = url_basename(url)
+    # ".", ".." or "" would name the images folder or its parent (and leave
+    # "images.part" beside it); "x.part" is another download's temp file.
+    if name in ("", ".", ".."):
+        raise ValueError(f"the URL names no file (its last part is {name!r})")
+    if "\\" in name:  # a folder separator on Windows
+        raise ValueError(f"the URL's file name {name!r} contains a backslash")
+    if name.endswith(".part"):
+        raise ValueError(f"the URL names a partial-download file ({name!r})")
+    if len(name.encode()) > _MAX_NAME_BYTES:
+        raise ValueError(
+            f"the URL's file name is too long ({len(name.encode())} bytes, "
+            f"at most {_MAX_NAME_BYTES})"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """What bounds one download: a deadline, a size cap and a cancel event."""
+
+    deadline: float = None
+    ends_at: float = None
+    max_bytes: int = None
+    cancel: threading.Event = None
+
+    @classmethod
+    def starting_now(cls, deadline, max_bytes, cancel):
+        ends_at = None if deadline is None else time.monotonic() + deadline
+        return cls(deadline, ends_at, max_bytes, cancel)
+
+    def time_left(self):
+        if self.ends_at is None:
+            return float("inf")
+        return self.ends_at - time.monotonic()
+
+    def check(self, received):
+        """Raise when cancelled or past the deadline; called between reads."""
+        if self.cancel is not None and self.cancel.is_set():
+            raise _Cancelled("cancelled")
+        if self.time_left() <= 0:
+            raise _Permanent(
+                f"not complete within the {self.deadline:g} s deadline "
+                f"({received} bytes received)"
+            )
+
+    def too_large(self, size):
+        return self.max_bytes is not None and size > self.max_bytes
+
+    def pause(self, delay):
+        """Wait ``delay`` seconds before a retry; Ctrl-C ends the wait at once."""
+        if self.cancel is None:
+            time.sleep(delay)
+        elif self.cancel.wait(delay):
+            raise _Cancelled("cancelled")
+
+
+class _HTTPOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    # urllib itself refuses redirects to file: but follows ftp:.
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        problem = _url_problem(newurl)
+        if problem:
+            raise urllib.error.HTTPError(
+                newurl,
+                code,
+                f"redirect to {_shown(newurl)} refused: {problem}",
+                headers,
+                fp,
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _opener():
+    """An opener that speaks http(s) only: no file:, data: or ftp: handler.
+
+    Built per request (unlike :func:`urllib.request.urlopen`'s cached one), so
+    that proxy settings are read from the environment of the moment.
+    """
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.ProxyHandler(),
+        urllib.request.UnknownHandler(),
+        urllib.request.HTTPHandler(),
+        urllib.request.HTTPSHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        _HTTPOnlyRedirects(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    return opener
 
 
 def _rewrite_url(url, url_prefix):
@@ -154,7 +341,7 @@ def _open(url, offset, timeout):
     if offset:
         request.add_header("Range", f"bytes={offset}-")
     try:
-        return urllib.request.urlopen(request, timeout=timeout)
+        return _opener().open(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         exc.close()
         reason = f"HTTP {exc.code} {exc.reason}"
@@ -167,14 +354,19 @@ def _open(url, offset, timeout):
         raise _Transient(f"network error: {getattr(exc, 'reason', exc)}") from exc
 
 
-def _attempt(url, part, timeout):
+def _attempt(url, part, timeout, limits):
     """Fetch ``url`` into ``part`` once, resuming it when it exists.
 
     Returns whether earlier bytes were kept (a resumed download).
     """
     offset = part.stat().st_size if part.exists() else 0
+    if limits.too_large(offset):
+        part.unlink()
+        offset = 0
+    limits.check(offset)
     try:
-        response = _open(url, offset, timeout)
+        # No single read may wait past the deadline either.
+        response = _open(url, offset, min(timeout, limits.time_left()))
     except _StalePart:
         part.unlink()
         raise
@@ -198,12 +390,30 @@ def _attempt(url, part, timeout):
             # 200 (Range ignored, or no partial file): start over.
             offset, mode = 0, "wb"
             total = int(content_length) if content_length is not None else None
+        if total is not None and limits.too_large(total):
+            part.unlink(missing_ok=True)
+            raise _Permanent(
+                f"too large: {total} bytes announced, over the "
+                f"{limits.max_bytes}-byte limit (max_bytes)"
+            )
+        size = offset
         try:
             with open(part, mode) as out:
-                while chunk := response.read(_CHUNK):
+                # read1, not read: read(n) waits for all n bytes, so a server
+                # sending a byte a second would never let the checks run.
+                while chunk := response.read1(_CHUNK):
+                    size += len(chunk)
+                    if limits.too_large(size):
+                        break
                     out.write(chunk)
+                    limits.check(size)
         except (HTTPException, OSError) as exc:
             raise _Transient(f"connection lost: {exc!r}") from exc
+    if limits.too_large(size):
+        part.unlink()
+        raise _Permanent(
+            f"too large: over the {limits.max_bytes}-byte limit (max_bytes)"
+        )
     size = part.stat().st_size
     if total is not None and size != total:
         if size > total:
@@ -212,13 +422,24 @@ def _attempt(url, part, timeout):
     return offset > 0
 
 
-def download(url, dest, *, timeout=30.0, max_retries=3, backoff=0.5, verify=None):
+def download(
+    url,
+    dest,
+    *,
+    timeout=30.0,
+    max_retries=3,
+    backoff=0.5,
+    verify=None,
+    deadline=None,
+    max_bytes=None,
+    cancel=None,
+):
     """Download ``url`` to ``dest`` atomically; skip it when ``dest`` exists.
 
     Parameters
     ----------
     url : str
-        What to fetch.
+        What to fetch: an http(s) URL (anything else is refused, redirects too).
     dest : path-like
         Final path; the data goes to ``<dest>.part`` first.
     timeout : float
@@ -232,6 +453,16 @@ def download(url, dest, *, timeout=30.0, max_retries=3, backoff=0.5, verify=None
     verify : callable, optional
         Called with the ``.part`` path once complete; raises ``ValueError`` (or
         :class:`~artmedium.io.ImageReadError`) to reject the content.
+    deadline : float, optional
+        Seconds for the whole download, retries and waits included; checked
+        between reads (a stalled read still waits up to ``timeout``).
+        The ``.part`` is kept, as after a network error, to resume later.
+    max_bytes : int, optional
+        Refuse a file announced (Content-Length) or found larger than this; its
+        ``.part`` is removed.
+    cancel : threading.Event, optional
+        When set, the download stops at its next read (or retry wait),
+        keeping its ``.part``.
 
     Returns
     -------
@@ -244,14 +475,18 @@ def download(url, dest, *, timeout=30.0, max_retries=3, backoff=0.5, verify=None
         When the file could not be fetched; the message names the URL and reason.
         No file is left under ``dest``.
     """
+    problem = _url_problem(url)
+    if problem:
+        raise OSError(f"{_shown(url)}: {problem}")
     dest = Path(dest)
     if dest.is_file():
         return False
     part = dest.with_name(dest.name + ".part")
+    limits = _Limits.starting_now(deadline, max_bytes, cancel)
     attempt = 0
     while True:
         try:
-            resumed = _attempt(url, part, timeout)
+            resumed = _attempt(url, part, timeout, limits)
             if verify is not None:
                 try:
                     verify(part)
@@ -266,10 +501,19 @@ def download(url, dest, *, timeout=30.0, max_retries=3, backoff=0.5, verify=None
         except _Permanent as exc:
             raise OSError(f"{url}: {exc}") from None
         except _Transient as exc:
+            tries = "attempt" if attempt == 0 else "attempts"
             if attempt >= max_retries:
-                tries = "attempt" if attempt == 0 else "attempts"
                 raise OSError(f"{url}: {exc} (after {attempt + 1} {tries})") from None
-            time.sleep(backoff * 2**attempt)
+            delay = backoff * 2**attempt
+            if limits.time_left() <= delay:
+                raise OSError(
+                    f"{url}: {exc} (after {attempt + 1} {tries}; no time left for "
+                    f"another within the {deadline:g} s deadline)"
+                ) from None
+            try:
+                limits.pause(delay)
+            except _Cancelled as cancelled:
+                raise OSError(f"{url}: {cancelled}") from None
             attempt += 1
     os.replace(part, dest)
     return True
@@ -358,6 +602,8 @@ def fetch_tate(
     metadata_url=TATE_METADATA_URL,
     url_prefix=None,
     timeout=30.0,
+    deadline=None,
+    max_bytes=50 * 1024**2,
     max_retries=3,
     backoff=0.5,
     verbose=1,
@@ -372,6 +618,14 @@ def fetch_tate(
     checked to be a decodable image (and of the announced size) before it is
     moved into place. One failure never stops the others.
 
+    The metadata comes from strangers, so its URLs are checked before any
+    request: only http(s) (redirects too), and a file name that stays in
+    ``images/``; any other URL (``file:``, ``data:``, ``ftp:``, ``..``, control
+    characters, ...) becomes a failure row without touching the file system.
+    Each thumbnail is bounded in time (``deadline``) and size (``max_bytes``).
+    Ctrl-C stops within about a second and raises :class:`FetchInterrupted`,
+    which carries the result of what finished.
+
     Parameters
     ----------
     data_home : str or path-like, default=None
@@ -380,19 +634,28 @@ def fetch_tate(
         Rows whose medium (compared as in :func:`load_tate`) is one of these;
         None: every row with a non-empty medium.
     max_images : int, default=None
-        Keep at most this many thumbnails (already present ones included),
-        taken round-robin over the classes, most frequent class first, so that a
-        small cap still covers every class.
+        Keep at most this many thumbnails (already present ones and refused
+        URLs included), taken round-robin over the classes, most frequent class
+        first, so that a small cap still covers every class.
     n_jobs : int, default=4
         Concurrent downloads (threads).
     metadata_url : str, default=TATE_METADATA_URL
-        Where to get ``artwork_data.csv``.
+        Where to get ``artwork_data.csv`` (http or https). Being one large
+        file, it gets the longer of ``deadline`` and 10 minutes, and up to
+        1 GiB whatever ``max_bytes`` says.
     url_prefix : str, default=None
         Replaces the scheme and host of every thumbnail URL (a mirror, or a test
-        server): ``"http://mirror/tate"`` turns
+        server; http or https): ``"http://mirror/tate"`` turns
         ``http://www.tate.org.uk/art/images/...`` into ``http://mirror/tate/art/images/...``.
     timeout : float, default=30.0
-        Socket timeout per request, in seconds.
+        Socket timeout per request, in seconds: how long one read may wait.
+    deadline : float, default=None
+        Seconds allowed for each thumbnail, retries included (None: four times
+        ``timeout``). A thumbnail past it fails ("not complete within the
+        deadline"), its ``.part`` kept to resume next time.
+    max_bytes : int or None, default=50 * 1024**2
+        Largest thumbnail accepted, in bytes (None: no limit); a larger one
+        fails without reading further and leaves no ``.part``.
     max_retries : int, default=3
         Retries after a transient failure (network error, short read, 5xx, 429).
     backoff : float, default=0.5
@@ -411,7 +674,12 @@ def fetch_tate(
     OSError
         When the metadata cannot be downloaded (the message names the URL).
     ValueError
-        For invalid options, or metadata in an unknown layout.
+        For invalid options (including a ``metadata_url`` or ``url_prefix``
+        that is not http(s)), or metadata that is unreadable or in an unknown
+        layout (the message names the file).
+    FetchInterrupted
+        On Ctrl-C while thumbnails download: a :class:`KeyboardInterrupt`
+        whose ``result`` is the :class:`FetchResult` of what finished.
 
     Examples
     --------
@@ -429,10 +697,21 @@ def fetch_tate(
     _check_positive(max_images, "max_images", allow_none=True)
     _check_positive(n_jobs, "n_jobs")
     _check_positive(timeout, "timeout", number=(int, float))
+    _check_positive(deadline, "deadline", number=(int, float), allow_none=True)
+    _check_positive(max_bytes, "max_bytes", allow_none=True)
     _check_positive(max_retries, "max_retries", allow_zero=True)
     _check_positive(backoff, "backoff", number=(int, float), allow_zero=True)
+    urls = {"metadata_url": metadata_url}
+    if url_prefix is not None:
+        urls["url_prefix"] = url_prefix
+    for name, url in urls.items():
+        problem = _url_problem(str(url))
+        if problem:
+            raise ValueError(f"{name} must be an http(s) URL, got {url!r}: {problem}")
     wanted = resolve_classes(classes)
-    options = {"timeout": timeout, "max_retries": max_retries, "backoff": backoff}
+    retries = {"timeout": timeout, "max_retries": max_retries, "backoff": backoff}
+    if deadline is None:
+        deadline = 4 * timeout
 
     home = tate_home(data_home)
     images_dir = home / IMAGES_DIR
@@ -441,48 +720,118 @@ def fetch_tate(
         meta_path, layout = find_metadata(home)
     except FileNotFoundError:
         meta_path, layout = home / METADATA_CSV, "csv"
-        download(metadata_url, meta_path, verify=_verify_metadata, **options)
+        download(
+            metadata_url,
+            meta_path,
+            verify=_verify_metadata,
+            deadline=max(deadline, _METADATA_DEADLINE),
+            max_bytes=_METADATA_MAX_BYTES,
+            **retries,
+        )
     meta = read_metadata(meta_path, layout)
 
     result = FetchResult(data_home=str(home), metadata=str(meta_path))
-    jobs, seen = [], set()
+    jobs, seen, rank = [], set(), {}
     for i in _select(meta, wanted):
         url = meta.thumbnail_url[i].strip()
         if not url:
             result.n_without_url += 1
             continue
-        name = url_basename(url)
-        if not name or name in seen:
+        if max_images is not None and len(rank) >= max_images:
+            continue
+        try:
+            name = _thumbnail_name(url)
+        except ValueError as exc:
+            if url not in rank:
+                rank[url] = len(rank)
+                result.failed.append(DownloadFailure(url, "", str(exc)))
+            continue
+        if name in seen:
             continue
         seen.add(name)
-        if max_images is None or len(jobs) < max_images:
-            jobs.append((_rewrite_url(url, url_prefix), images_dir / name))
+        # The path is kept from the metadata, so the rewritten URL is as safe.
+        job = (_rewrite_url(url, url_prefix), images_dir / name)
+        rank[job[0]] = len(rank)
+        jobs.append(job)
 
-    progress = _Progress(len(jobs), enabled=verbose > 0)
-    pool = ThreadPoolExecutor(max_workers=n_jobs)
+    options = {"verify": _verify_image, "deadline": deadline, "max_bytes": max_bytes}
     try:
-        futures = {}
-        for url, dest in jobs:
-            future = pool.submit(download, url, dest, verify=_verify_image, **options)
-            futures[future] = (url, dest)
-        for future in as_completed(futures):
-            url, dest = futures[future]
+        _download_all(jobs, result, n_jobs, verbose, **options, **retries)
+    finally:
+        order = {str(dest): k for k, (_, dest) in enumerate(jobs)}
+        for paths in (result.downloaded, result.present):
+            paths.sort(key=order.__getitem__)
+        result.failed.sort(key=lambda f: rank[f.url])
+    return result
+
+
+def _download_all(jobs, result, n_jobs, verbose, **options):
+    """Run :func:`download` over ``jobs`` in ``n_jobs`` threads, filling ``result``.
+
+    Daemon threads rather than a ThreadPoolExecutor, whose workers are joined at
+    interpreter exit: after Ctrl-C, a worker waiting on a silent server would
+    hold the process for up to ``timeout`` seconds.
+    """
+    cancel = threading.Event()
+    todo, done = queue.SimpleQueue(), queue.SimpleQueue()
+    for job in jobs:
+        todo.put(job)
+
+    def work():
+        while not cancel.is_set():
             try:
-                fetched = future.result()
-            except OSError as exc:
-                reason = str(exc).removeprefix(f"{url}: ")
+                url, dest = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                outcome = download(url, dest, cancel=cancel, **options)
+            except BaseException as exc:  # the main thread reports or raises it
+                outcome = exc
+            done.put((url, dest, outcome))
+
+    workers = [
+        threading.Thread(target=work, name=f"artmedium-fetch-{k}", daemon=True)
+        for k in range(min(n_jobs, len(jobs)))
+    ]
+    progress = _Progress(len(jobs), enabled=verbose > 0)
+    finished = 0
+    try:
+        for worker in workers:
+            worker.start()
+        while finished < len(jobs):
+            url, dest, outcome = done.get()
+            finished += 1
+            if isinstance(outcome, OSError):
+                reason = str(outcome).removeprefix(f"{_shown(url)}: ")
                 result.failed.append(DownloadFailure(url, str(dest), reason))
                 progress.update(failed=True)
-                continue
-            (result.downloaded if fetched else result.present).append(str(dest))
-            progress.update()
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            else:
+                (result.downloaded if outcome else result.present).append(str(dest))
+                progress.update()
+    except KeyboardInterrupt:
+        _stop(workers, cancel)
+        # Files completed during the grace period are in place: count them.
+        # Failures then are mostly cancellations, left for the next run.
+        while not done.empty():
+            url, dest, outcome = done.get()
+            if isinstance(outcome, bool):
+                finished += 1
+                (result.downloaded if outcome else result.present).append(str(dest))
+        result.n_unfinished = len(jobs) - finished
+        raise FetchInterrupted(result) from None
     finally:
-        # On Ctrl-C, drop the queued downloads instead of finishing them all
-        # first; only the few running ones complete.
-        pool.shutdown(wait=True, cancel_futures=True)
+        if not cancel.is_set():  # not stopped above already
+            _stop(workers, cancel)
         progress.close()
-    order = {str(dest): k for k, (_, dest) in enumerate(jobs)}
-    for paths in (result.downloaded, result.present):
-        paths.sort(key=order.__getitem__)
-    result.failed.sort(key=lambda f: order[f.path])
-    return result
+
+
+def _stop(workers, cancel):
+    """Cancel queued and running downloads; wait for them at most a moment."""
+    # Queued downloads never start; running ones stop at their next read.
+    cancel.set()
+    until = time.monotonic() + _CANCEL_GRACE
+    for worker in workers:
+        if worker.is_alive():
+            worker.join(max(0.0, until - time.monotonic()))
