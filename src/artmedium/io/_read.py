@@ -501,7 +501,7 @@ def open_image_file(path, source):
     except IsADirectoryError:
         raise ImageReadError(source, "is a directory, not an image file") from None
     except NotRegularFileError as exc:
-        raise ImageReadError(source, f"not a regular file ({exc.kind})") from None
+        raise ImageReadError(source, f"not a regular file but {exc.kind}") from None
     except OSError as exc:
         raise ImageReadError(
             source, f"cannot open file ({exc.strerror or exc})"
