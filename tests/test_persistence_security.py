@@ -58,7 +58,7 @@ def toy():
 
 @pytest.fixture(scope="module")
 def models(toy, tmp_path_factory):
-    """A saved classifier (on images) and a saved tagger, and the original estimators."""
+    """A saved classifier (on images) and tagger, with the original estimators."""
     X, y = toy
     root = tmp_path_factory.mktemp("models")
     clf = MediumClassifier(**TINY, freeze=1).fit(X, y)
@@ -361,8 +361,10 @@ _json = st.recursive(
     | st.integers(-(2**70), 2**70)
     | st.floats(allow_nan=True)
     | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
     max_leaves=12,
 )
 

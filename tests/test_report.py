@@ -10,8 +10,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
 from artmedium import ImageEmbedder, MediumClassifier, MediumTagger
-from artmedium.explain import evaluation_report, most_confused_pairs, top_losses
 from artmedium._files import atomic_write
+from artmedium.explain import evaluation_report, most_confused_pairs, top_losses
 
 
 def from_confusion(cm, labels):

@@ -10,6 +10,7 @@ medium descriptions and binary media tags.
 from artmedium.datasets._fetch import (
     TATE_METADATA_URL,
     DownloadFailure,
+    FetchInterrupted,
     FetchResult,
     fetch_tate,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "POSTER_TAGS",
     "TATE_METADATA_URL",
     "DownloadFailure",
+    "FetchInterrupted",
     "FetchResult",
     "MediumTags",
     "Vocabulary",
