@@ -258,11 +258,15 @@ def test_fifo_and_device_files_in_a_model_folder_do_not_hang(models, tmp_path):
     path, _ = copy_model(models, "classifier", tmp_path)
     (path / WEIGHTS).unlink()
     os.symlink("/dev/zero", path / WEIGHTS)
-    with pytest.raises(ValueError, match=r"weights\.safetensors is not a regular file"):
+    with pytest.raises(
+        ValueError, match=r"weights\.safetensors is a device, not a regular"
+    ):
         _in_thread(lambda: load_model(path))
     (path / SIDECAR).unlink()
     os.mkfifo(path / SIDECAR)
-    with pytest.raises(ValueError, match=r"model\.json is not a regular file"):
+    with pytest.raises(
+        ValueError, match=r"model\.json is a named pipe \(FIFO\), not a regular"
+    ):
         _in_thread(lambda: load_model(path))
 
 

@@ -22,20 +22,38 @@ _CHUNK = 1 << 20
 class NotRegularFileError(OSError):
     """A path names a FIFO, a device, a socket or a link, not a regular file.
 
-    ``kind`` says which, e.g. ``"a named pipe (FIFO)"``.
+    Attributes
+    ----------
+    kind : str
+        What it is, in words (``"a named pipe (FIFO)"``, ``"a device"``, ...).
     """
 
-    kind = "not a regular file"
+    def __init__(self, path, kind):
+        super().__init__(f"{os.fsdecode(path)} is {kind}, not a regular file")
+        self.kind = kind
 
 
-def _kind(mode):
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISLNK, "a symbolic link"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def file_kind(mode):
+    """What a ``st_mode`` that is not a regular file is, in words.
+
+    Examples
+    --------
+    >>> import stat
+    >>> from artmedium._files import file_kind
+    >>> file_kind(stat.S_IFIFO)
+    'a named pipe (FIFO)'
+    """
+    return next((kind for test, kind in _KINDS if test(mode)), "not a regular file")
 
 
 def open_regular(path, *, follow_symlinks=True):
@@ -87,12 +105,7 @@ def open_regular(path, *, follow_symlinks=True):
         fd = os.open(path, flags)
     except OSError as exc:
         if exc.errno == errno.ELOOP and not follow_symlinks:
-            error = NotRegularFileError(
-                errno.ELOOP,
-                f"{os.fsdecode(path)} is a symbolic link, which is not followed here",
-            )
-            error.kind = "a symbolic link"
-            raise error from None
+            raise NotRegularFileError(path, "a symbolic link") from None
         raise
     try:
         mode = os.fstat(fd).st_mode
@@ -101,12 +114,7 @@ def open_regular(path, *, follow_symlinks=True):
                 errno.EISDIR, f"{os.fsdecode(path)} is a directory, not a file"
             )
         if not stat.S_ISREG(mode):
-            kind = _kind(mode)
-            error = NotRegularFileError(
-                errno.EINVAL, f"{os.fsdecode(path)} is {kind}, not a regular file"
-            )
-            error.kind = kind
-            raise error
+            raise NotRegularFileError(path, file_kind(mode))
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")

@@ -24,6 +24,8 @@ import stat
 import uuid
 from pathlib import Path
 
+from artmedium._files import NotRegularFileError, file_kind
+
 FORMATS = ("table", "csv", "jsonl", "json")
 
 # What must not reach a terminal or split a line, as text: C0 and C1 controls and
@@ -334,29 +336,6 @@ class TableWriter:
             self.write([])
 
 
-class NotRegularFileError(OSError):
-    """The output path exists and is not a regular file (a device, a link...).
-
-    Attributes
-    ----------
-    kind : str
-        What it is, in words ("a named pipe (FIFO)", "a symbolic link", ...).
-    """
-
-    def __init__(self, path, kind):
-        super().__init__(f"{path} is {kind}, not a regular file")
-        self.kind = kind
-
-
-_KINDS = (
-    (stat.S_ISLNK, "a symbolic link"),
-    (stat.S_ISFIFO, "a named pipe (FIFO)"),
-    (stat.S_ISCHR, "a device"),
-    (stat.S_ISBLK, "a device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
 def _check_replaceable(path, overwrite):
     try:
         mode = os.lstat(path).st_mode
@@ -365,8 +344,7 @@ def _check_replaceable(path, overwrite):
     if stat.S_ISDIR(mode):
         raise IsADirectoryError(f"{path} is a folder, not a file")
     if not stat.S_ISREG(mode):
-        kind = next((k for test, k in _KINDS if test(mode)), "not a file")
-        raise NotRegularFileError(path, kind)
+        raise NotRegularFileError(path, file_kind(mode))
     if not overwrite:
         raise FileExistsError(f"{path} already exists")
 

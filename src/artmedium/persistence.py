@@ -969,7 +969,7 @@ def _read_sidecar(folder):
             "written by save_model or 'artmedium train')"
         ) from None
     except (IsADirectoryError, NotRegularFileError) as exc:
-        raise ValueError(f"{sidecar_path} is not a regular file ({exc})") from None
+        raise ValueError(str(exc)) from None
     try:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -1052,7 +1052,7 @@ def _read_weights(weights, declared, limit):
             f"the weights file of the model at {weights.parent} is missing: {weights}"
         ) from None
     except (IsADirectoryError, NotRegularFileError) as exc:
-        raise ValueError(f"{weights} is not a regular file ({exc})") from None
+        raise ValueError(str(exc)) from None
     with fp:
         size = os.fstat(fp.fileno()).st_size
         if size != declared:
