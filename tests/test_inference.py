@@ -228,3 +228,76 @@ def test_quoted_doublestar_follows_each_real_folder_once(tmp_path):
     )
     assert real == ["a/b/c/z.jpg", "a/x.jpg", "top.jpg"]
     assert len(names) == 3
+
+
+# ------------------------------------------------------------------ tags agree
+
+
+MEDIA = [
+    "Etching on paper",
+    "Graphite on paper",
+    "Oil paint on canvas",
+    "Graphite and watercolour on paper",
+]
+
+
+@pytest.fixture(scope="module")
+def clf4():
+    X, _ = make_toy_images(n_per_class=8, size=40)
+    y = [MEDIA[i % len(MEDIA)] for i in range(len(X))]
+    return fit_toy_classifier(X, np.array(y, dtype=object))
+
+
+def test_a_classifier_rows_tags_are_those_of_its_medium(clf4, files, monkeypatch):
+    """Issue #13: "Graphite on paper" printed with no tags (P(graphite) = .45)."""
+    paths, _ = files
+    graphite, etching, oil, both = MEDIA[1], MEDIA[0], MEDIA[2], MEDIA[3]
+    rows_proba = [
+        {graphite: 0.45, etching: 0.30, oil: 0.25},  # P(graphite) = 0.45
+        {etching: 0.40, graphite: 0.30, both: 0.30},  # P(graphite) = 0.60
+    ]
+    proba = np.array([[p.get(c, 0.0) for c in clf4.classes_] for p in rows_proba])
+    monkeypatch.setattr(clf4, "predict_proba", lambda X: proba[: len(X)])
+    rows = list(predict_files(clf4, paths[:2], batch_size=2))
+    assert [r["medium"] for r in rows] == ["Graphite on paper", "Etching on paper"]
+    assert [r["tags"] for r in rows] == [["graphite"], ["etching"]]
+    # The marginals keep their own meaning, whatever the medium's tags are.
+    assert rows[0]["tag_probabilities"]["graphite"] == pytest.approx(0.45)
+    assert rows[0]["tag_probabilities"]["canvas"] == pytest.approx(0.25)
+    assert rows[1]["tag_probabilities"]["graphite"] == pytest.approx(0.60)
+    assert rows[1]["tag_probabilities"]["etching"] == pytest.approx(0.40)
+
+
+def test_implied_tags_give_every_medium_its_tags(clf4):
+    predictor = BatchPredictor(clf4)
+    assert predictor.implied_tags == {
+        "Etching on paper": ["etching"],
+        "Graphite and watercolour on paper": ["graphite", "watercolour"],
+        "Graphite on paper": ["graphite"],
+        "Oil paint on canvas": ["oil paint", "canvas"],
+    }
+    assert predictor.tag_names == [
+        "graphite", "watercolour", "oil paint", "canvas", "etching"
+    ]  # fmt: skip
+    quiet = BatchPredictor(clf4, tags=False)
+    assert quiet.implied_tags == dict.fromkeys(predictor.implied_tags, [])
+
+
+def test_a_tagger_rows_tags_name_its_medium(files):
+    from artmedium import MediumTagger
+    from artmedium.datasets import medium_to_tags, tags_to_medium
+    from test_persistence import toy_embedder
+
+    paths, _ = files
+    X, _ = make_toy_images(n_per_class=8, size=40)
+    y = np.array([MEDIA[i % len(MEDIA)] for i in range(len(X))], dtype=object)
+    tagger = MediumTagger(embedder=toy_embedder(), random_state=0).fit(X, y)
+    predictor = BatchPredictor(tagger)
+    names = predictor.tag_names
+    for medium, tags in predictor.implied_tags.items():
+        assert tags_to_medium(tags, vocabulary=names) == medium
+    for row in predict_files(tagger, paths):
+        assert row["medium"] == tags_to_medium(row["tags"], vocabulary=names)
+        if row["medium"]:
+            implied = medium_to_tags(row["medium"], vocabulary=names).tags
+            assert sorted(implied) == sorted(row["tags"])

@@ -335,6 +335,12 @@ class BatchPredictor:
         Alternatives listed per image: ``min(top_k, number of choices)``.
     tag_names : list of str
         The tags each result reports (empty when ``tags=False``).
+    implied_tags : dict
+        Each medium a result can name (a classifier's classes, a tagger's tag
+        combinations) -> the tags it implies, in ``tag_names`` order: the
+        ``tags`` of a result naming that medium (empty lists when
+        ``tags=False``). A tagger decoding tags one by one
+        (``decode="threshold"``) can also name a combination not listed here.
 
     Raises
     ------
@@ -377,6 +383,10 @@ class BatchPredictor:
                 )
                 for row in self._combinations
             ]
+            self.implied_tags = {
+                name: [t for t, on in zip(self.tag_names, row) if on]
+                for name, row in zip(self._combination_names, self._combinations)
+            }
             n_choices = len(self._combinations)
         else:
             from artmedium.estimators._class_tags import class_tag_probabilities
@@ -387,9 +397,20 @@ class BatchPredictor:
             )
             self._tag_columns = np.flatnonzero(membership.any(axis=0))
             self.tag_names = [POSTER_TAGS[j] for j in self._tag_columns]
+            # A row's tags are those of its medium, never a threshold on the
+            # marginals: "Graphite on paper" with P(graphite) = 0.45 (the rest
+            # spread over other classes) is still tagged graphite.
+            self._class_tags = [
+                [POSTER_TAGS[j] for j in self._tag_columns if membership[i, j]]
+                for i in range(len(self._classes))
+            ]
+            self.implied_tags = {
+                str(c): tags for c, tags in zip(self._classes, self._class_tags)
+            }
             n_choices = len(self._classes)
         if not tags:
             self.tag_names = []
+            self.implied_tags = {medium: [] for medium in self.implied_tags}
         self.top_k = min(top_k, n_choices)
 
     def predict_images(self, paths, images):
@@ -499,9 +520,7 @@ class BatchPredictor:
                 row["tag_probabilities"] = {
                     t: float(p) for t, p in zip(self.tag_names, tag_proba[i])
                 }
-                row["tags"] = [
-                    t for t, p in zip(self.tag_names, tag_proba[i]) if p >= 0.5
-                ]
+                row["tags"] = list(self._class_tags[order[i, 0]])
             rows.append(row)
         return rows
 
@@ -534,6 +553,7 @@ class BatchPredictor:
             ]
             row = _row(path, medium, prob, top)
             if self.tag_names:
+                # The medium is named from these tags: the two always agree.
                 row["tags"] = on
                 row["tag_probabilities"] = {
                     t: float(v) for t, v in zip(names, proba[i])
@@ -585,9 +605,14 @@ def predict_files(
     dict
         ``path``; ``medium`` and its ``probability`` (None for an error);
         ``top_k``, a list of ``{"medium", "probability"}``, most probable first;
-        ``tags`` (the tags predicted present) and ``tag_probabilities``
-        (tag -> probability), empty with ``tags=False``; ``error``, ``""`` when
-        the image was read.
+        ``tags``, the tags of the reported medium (a classifier: those its
+        predicted class implies; a tagger: the decoded tag set that names the
+        medium), so that they always agree with ``medium``;
+        ``tag_probabilities``, tag -> the probability that the tag is present
+        (a classifier: the total probability of the classes with that tag), so
+        a tag of the medium can have a probability under 0.5 and another tag
+        one over it; both empty with ``tags=False``; ``error``, ``""`` when the
+        image was read.
 
     Examples
     --------
