@@ -135,8 +135,8 @@ def test_freeze_leaves_frozen_weights_unchanged(toy):
     # The same seed builds the same initial backbone: compare before and after.
     before = clone(clf).set_params(max_epochs=0).fit(X, y)
     clf.fit(X, y)
-    stages_before = before.encoder_.backbone.stages
-    stages_after = clf.encoder_.backbone.stages
+    stages_before = before.backbone_.network.stages
+    stages_after = clf.backbone_.network.stages
     n = len(stages_after)
     for i in range(n):
         same = all(

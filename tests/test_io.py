@@ -1025,9 +1025,11 @@ def test_profile_for_another_colour_space_is_ignored():
 
 def test_reader_version_is_part_of_the_feature_cache_key(monkeypatch):
     # Cached features of an image must be recomputed when its pixels would change.
-    from artmedium.estimators import _encoding
+    from artmedium.estimators import _cached_backbone as _encoding
 
-    encoder = _encoding.Encoder("simple_cnn", None, image_size=16, random_state=0)
+    encoder = _encoding.CachedBackbone(
+        "simple_cnn", None, image_size=16, random_state=0
+    )
     before = encoder.fingerprint
     monkeypatch.setattr(_encoding, "READER_VERSION", amio._read.READER_VERSION + 1)
     encoder._fingerprint = None

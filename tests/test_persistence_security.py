@@ -122,7 +122,23 @@ def test_a_sidecar_memory_pointing_at_a_pickle_cache_never_runs(toy, models, tmp
     assert not (tmp_path / "created").exists()
 
 
-def test_nested_estimators_take_nothing_path_like_or_executable(toy, models, tmp_path):
+def as_version_1(info):
+    """A sidecar in the layout artmedium wrote before format version 2."""
+    info["format_version"] = 1
+    state = info["state"]
+    if info["estimator"] == "MediumClassifier":
+        info["preprocessing"] = state.pop("preprocessing")
+    else:
+        if state["embedder"] is not None:
+            state["embedder"]["params"] = dict(info["params"]["embedder"]["params"])
+        for item in state["estimators"] or []:
+            item["params"] = {"C": 1.0, "max_iter": 2000, "n_jobs": None}
+
+
+@pytest.mark.parametrize("version", [2, 1])
+def test_nested_estimators_take_nothing_path_like_or_executable(
+    toy, models, tmp_path, version
+):
     X, _ = toy
     path, est = copy_model(models, "tagger", tmp_path)
     planted = {
@@ -133,11 +149,17 @@ def test_nested_estimators_take_nothing_path_like_or_executable(toy, models, tmp
     }
 
     def plant(info):
+        if version == 1:
+            as_version_1(info)
+            info["state"]["embedder"]["params"].update(planted)
+            for item in info["state"]["estimators"]:
+                item["params"]["n_jobs"] = 64
         info["params"]["embedder"]["params"].update(planted)
-        info["state"]["embedder"]["params"].update(planted)
         info["params"]["n_jobs"] = -1
-        for item in info["state"]["estimators"]:
-            item["params"]["n_jobs"] = 64
+        info["params"]["estimator"] = {
+            "__estimator__": "sklearn.linear_model.LogisticRegression",
+            "params": {"max_iter": 2000, "n_jobs": 64},
+        }
 
     rewrite(path, plant)
     loaded = load_model(path)
@@ -146,7 +168,7 @@ def test_nested_estimators_take_nothing_path_like_or_executable(toy, models, tmp
         assert emb.device == "cpu"
         assert emb.n_jobs is None
         assert emb.weights is None
-    assert loaded.embedder_.encoder_.cache is None
+    assert loaded.embedder_.backbone_.cache is None
     assert loaded.n_jobs is None
     assert all(lr.n_jobs is None for lr in loaded.estimator_.estimators_)
     np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
@@ -183,9 +205,14 @@ def test_callbacks_device_and_weights_paths_come_from_the_caller(models, tmp_pat
 
 def test_a_huge_input_size_is_refused_before_any_tensor_is_read(models, tmp_path):
     path, _ = copy_model(models, "classifier", tmp_path)
+    rewrite(
+        path, lambda info: info["state"]["preprocessing"].update(size=40000, resize=1)
+    )
+    with pytest.raises(ValueError, match=r"model\.state\.preprocessing: .*40000"):
+        load_model(path)
     rewrite(path, lambda info: info["preprocessing"].update(size=40000, resize=40000))
     with pytest.raises(ValueError, match=r"model\.preprocessing: size 40000"):
-        load_model(path)
+        model_info(path)
     path, _ = copy_model(models, "tagger", tmp_path / "t")
     rewrite(
         path,

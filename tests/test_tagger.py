@@ -226,7 +226,7 @@ def test_to_torch_reproduces_predict_proba(mode):
         random_state=0,
     ).fit(X, Y)
     model = tagger.to_torch()
-    batch = tagger.embedder_.encoder_.preprocessing.batch(list(X))
+    batch = tagger.preprocessing_.batch(list(X))
     with torch.no_grad():
         proba = torch.sigmoid(model(batch)).numpy()
     expected = tagger.predict_proba(X)

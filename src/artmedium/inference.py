@@ -247,14 +247,6 @@ def _as_input(item):
 # ------------------------------------------------------------------ prediction
 
 
-def _preprocessing_of(est):
-    from artmedium.estimators import MediumTagger
-
-    if isinstance(est, MediumTagger):
-        return None if est.embedder_ is None else est.embedder_.encoder_.preprocessing
-    return est.encoder_.preprocessing if est.encoder_ is not None else None
-
-
 def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
@@ -364,7 +356,7 @@ class BatchPredictor:
 
             model = load_model(model)
         check_is_fitted(model)
-        prep = _preprocessing_of(model)
+        prep = model.preprocessing_
         if prep is None:
             raise ValueError(
                 "this model was fitted on 2-D features, not images: it cannot read "
@@ -530,7 +522,7 @@ class BatchPredictor:
         est = self.model
         proba = np.asarray(est.predict_proba(images), dtype=float)
         # The decoding MediumTagger.predict applies, on probabilities in hand.
-        chosen = est._decode(proba, est.decode)
+        chosen = est.decode_proba(proba)
         p = np.clip(proba, 1e-12, 1 - 1e-12)
         log_on, log_off = np.log(p), np.log1p(-p)
         # P(tag set) under independent tags, for each valid combination.

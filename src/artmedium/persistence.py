@@ -53,23 +53,31 @@ import numpy as np
 import torch
 
 from artmedium._files import NotRegularFileError, open_regular, read_limited
+from artmedium._state import (
+    MAX_IMAGE_SIZE,
+    array_from_json,
+    check_int,
+    check_keys,
+    check_strings,
+    json_type,
+    preprocessing_from_json,
+)
 from artmedium._version import __version__
 
 #: Largest ``model.json`` read (a tagger over a large vocabulary stays far below).
 MAX_SIDECAR_BYTES = 64 << 20
-#: Bounds on what a loaded model may ask of the machine: images per forward
-#: pass, network input side, resize side, feature width, classes and tags.
+#: Most images per forward pass a loaded model may ask for (the other bounds
+#: live beside the estimators' saved state, in ``artmedium._state``).
 MAX_BATCH_SIZE = 1024
-MAX_IMAGE_SIZE = 1024
-MAX_RESIZE = 2048
-MAX_FEATURES = 1 << 16
-MAX_LABELS = 100_000
 # Deepest nesting of a parameter value (tuples in dicts in lists, estimators).
 _MAX_DEPTH = 16
 
 #: Identifies the sidecar; bumped ``FORMAT_VERSION`` means older code cannot read it.
+#: Version 2 keeps each estimator's state as the estimator writes it (version 1
+#: repeated nested estimators' parameters inside it); version 1 is still read.
 FORMAT = "artmedium-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 SIDECAR = "model.json"
 WEIGHTS = "weights.safetensors"
 
@@ -138,43 +146,6 @@ def _to_json(value, where):
     )
 
 
-def _json_type(value):
-    return "null" if value is None else type(value).__name__
-
-
-def _array_dtype(text, where):
-    """A dtype a sidecar may name: numbers, bounded unicode, or objects.
-
-    Values always come from JSON (strings, numbers, lists), so an object array
-    holds nothing but those; the itemsize bound keeps a tiny sidecar from asking
-    for a huge allocation (``"<U1000000000"``).
-    """
-    try:
-        dtype = np.dtype(text) if isinstance(text, str) else None
-    except TypeError:
-        dtype = None
-    if dtype is None or not (
-        (dtype.kind in "biufO" and dtype.itemsize <= 8)
-        or (dtype.kind == "U" and dtype.itemsize <= 4 * 4096)
-    ):
-        raise ValueError(
-            f"{where}: dtype {text!r} is not allowed (numbers, objects, or strings "
-            "of at most 4096 characters)"
-        )
-    return dtype
-
-
-def _array_from_json(values, dtype_text, where):
-    dtype = _array_dtype(dtype_text, where)
-    try:
-        array = np.asarray(values, dtype=dtype)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise ValueError(f"{where}: not an array of {dtype} ({exc})") from None
-    if array.tolist() != values:  # a narrower dtype would silently cut values
-        raise ValueError(f"{where}: its values do not fit dtype {dtype}")
-    return array
-
-
 def _from_json(value, where, device, depth=0):
     if depth > _MAX_DEPTH:
         raise ValueError(f"{where} is nested more than {_MAX_DEPTH} levels deep")
@@ -198,7 +169,7 @@ def _from_json(value, where, device, depth=0):
             out[key] = _from_json(pair[1], f"{where}[{key!r}]", device, depth + 1)
         return out
     if set(value) == {"__ndarray__", "dtype"}:
-        return _array_from_json(value["__ndarray__"], value["dtype"], where)
+        return array_from_json(value["__ndarray__"], value["dtype"], where)
     if set(value) == {"__estimator__", "params"}:
         classes = _nested_classes()
         name = value["__estimator__"]
@@ -245,7 +216,7 @@ def _restore_params(cls, raw, where, device, depth=0):
     ``_parameter_constraints``, and the resources a prediction uses are bounded.
     """
     if not isinstance(raw, dict):
-        raise ValueError(f"{where} must be an object, not {_json_type(raw)}")
+        raise ValueError(f"{where} must be an object, not {json_type(raw)}")
     names = cls._get_param_names()
     unknown = sorted(set(raw) - set(names))
     if unknown:
@@ -281,29 +252,6 @@ def _restore_params(cls, raw, where, device, depth=0):
                 f"{where}.{name} = {value} exceeds the {bound} a loaded model may use"
             )
     return params
-
-
-def _labels_to_json(labels):
-    """``classes_`` -> values and dtype, so str labels stay str and ints stay ints."""
-    labels = np.asarray(labels)
-    values = labels.tolist()
-    for v in values:
-        if not isinstance(v, (str, int, float, bool)):
-            raise TypeError(
-                f"class label {v!r} ({type(v).__name__}) cannot be saved as JSON; "
-                "labels must be strings, ints, floats or bools."
-            )
-    return {"values": values, "dtype": labels.dtype.str}
-
-
-def _labels_from_json(d, where):
-    _check_keys(d, where, {"values": list, "dtype": str})
-    values = d["values"]
-    if not 1 <= len(values) <= MAX_LABELS:
-        raise ValueError(f"{where}.values must hold 1 to {MAX_LABELS} labels")
-    if not all(isinstance(v, (str, int, float)) for v in values):
-        raise ValueError(f"{where}.values must be strings or numbers")
-    return _array_from_json(values, d["dtype"], f"{where}.values")
 
 
 def _json_safe_metadata(metadata):
@@ -344,211 +292,29 @@ def _module_tensors(prefix, module, half):
     return out
 
 
-def _slots(est):
-    """Where the tensors of a fitted estimator live: modules and array attributes."""
+def _estimator_classes():
+    """The estimators ``save_model`` saves and ``model.json`` may name."""
     from artmedium.estimators import MediumClassifier, MediumTagger
 
-    modules, arrays = {}, {}
-    if isinstance(est, MediumClassifier):
-        if est.encoder_ is not None:
-            modules["backbone"] = est.encoder_.backbone
-        modules["head"] = est.net_.module_.head
-    elif isinstance(est, MediumTagger):
-        if est.embedder_ is not None:
-            modules["backbone"] = est.embedder_.encoder_.backbone
-        if est.mode == "joint":
-            modules["joint"] = est.estimator_.net_.module_
-        else:
-            for i, lr in enumerate(est.estimator_.estimators_):
-                for attr in ("coef_", "intercept_", "classes_"):
-                    arrays[f"tags.{i}.{attr.rstrip('_')}"] = (lr, attr)
-    return modules, arrays
+    return {"MediumClassifier": MediumClassifier, "MediumTagger": MediumTagger}
 
 
-def _collect_tensors(est, half=False):
-    modules, arrays = _slots(est)
+def _state_tensors(state, half=False):
+    """Every tensor of a :class:`~artmedium._state.State`, by saved name."""
     tensors = {}
-    for prefix, module in modules.items():
+    for prefix, module in state.modules.items():
         tensors.update(_module_tensors(prefix, module, half))
-    for name, (obj, attr) in arrays.items():
+    for name, (obj, attr) in state.arrays.items():
         tensors[name] = torch.from_numpy(np.ascontiguousarray(getattr(obj, attr)))
     return tensors
-
-
-def _check_supported(est):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.utils.validation import check_is_fitted
-
-    from artmedium.estimators import ImageEmbedder, MediumClassifier, MediumTagger
-
-    if type(est) not in (MediumClassifier, MediumTagger):
-        raise TypeError(
-            f"save_model saves MediumClassifier and MediumTagger; got "
-            f"{type(est).__name__}. Use pickle/joblib for arbitrary estimators "
-            "(trusted files only)."
-        )
-    check_is_fitted(est)
-    if isinstance(est, MediumTagger):
-        if est.embedder_ is not None and type(est.embedder_) is not ImageEmbedder:
-            raise TypeError(
-                f"save_model saves a MediumTagger whose embedder is an ImageEmbedder "
-                f"or 'passthrough'; this one has {type(est.embedder_).__name__}. Use "
-                "pickle/joblib for arbitrary estimators (trusted files only)."
-            )
-        if est.mode != "joint":
-            for tag, lr in zip(
-                (est.tag_names_[j] for j in est._learned), est.estimator_.estimators_
-            ):
-                if type(lr) is not LogisticRegression:
-                    raise TypeError(
-                        "save_model saves MediumTagger with LogisticRegression per-tag "
-                        f"classifiers (or mode='joint'); tag {tag!r} has a "
-                        f"{type(lr).__name__}. Use pickle/joblib for arbitrary "
-                        "estimators (trusted files only)."
-                    )
-
-
-def _describe_classifier(est):
-    from artmedium.datasets import POSTER_TAGS, medium_to_tags
-
-    features = est.encoder_ is None
-    state = {
-        "classes": _labels_to_json(est.classes_),
-        "input_mode": est.input_mode_,
-        "start": est.start_,
-        "seed": int(est._seed),
-        "n_features_in": int(est.n_features_in_) if features else None,
-        "feature_names_in": (
-            [str(n) for n in est.feature_names_in_]
-            if features and hasattr(est, "feature_names_in_")
-            else None
-        ),
-    }
-    # The tags a classifier predicts by marginalising over its medium classes.
-    found = {
-        t for c in est.classes_ if isinstance(c, str) for t in medium_to_tags(c).tags
-    }
-    tag_names = [t for t in POSTER_TAGS if t in found]
-    prep = None if features else est.encoder_.preprocessing.to_dict()
-    backbone = None if features else est.backbone
-    return state, tag_names, prep, backbone
-
-
-def _describe_tagger(est):
-    embedder = None
-    dropped = []
-    prep = backbone = None
-    if est.embedder_ is not None:
-        params, dropped = _params_to_json(est.embedder_, "MediumTagger.embedder_")
-        prep = est.embedder_.encoder_.preprocessing.to_dict()
-        backbone = est.embedder_.backbone
-        embedder = {
-            "params": params,
-            "preprocessing": prep,
-            "n_features_in": (
-                int(est.embedder_.n_features_in_)
-                if hasattr(est.embedder_, "n_features_in_")
-                else None
-            ),
-        }
-    if est.mode == "joint":
-        n_features = int(est.estimator_.net_.module_[-1].in_features)
-        estimators, joint_seed = None, int(est.estimator_.seed)
-    else:
-        first = est.estimator_.estimators_[0]
-        n_features = int(first.coef_.shape[1])
-        estimators = []
-        for lr in est.estimator_.estimators_:
-            params, more = _params_to_json(lr, "MediumTagger.estimator_")
-            dropped += more
-            n_iter = getattr(lr, "n_iter_", None)
-            estimators.append(
-                {
-                    "params": params,
-                    "n_iter": None if n_iter is None else np.asarray(n_iter).tolist(),
-                }
-            )
-        joint_seed = None
-    state = {
-        "tag_names": [str(t) for t in est.tag_names_],
-        "combinations": np.asarray(est.combinations_).tolist(),
-        "combination_counts": np.asarray(est.combination_counts_).tolist(),
-        "constant_tags": [[int(j), int(v)] for j, v in est.constant_tags_.items()],
-        "embedder": embedder,
-        "estimators": estimators,
-        "joint_seed": joint_seed,
-        "n_features": n_features,
-        "n_features_in": (
-            int(est.n_features_in_) if hasattr(est, "n_features_in_") else None
-        ),
-        "feature_names_in": (
-            [str(n) for n in est.feature_names_in_]
-            if hasattr(est, "feature_names_in_")
-            else None
-        ),
-    }
-    return state, list(state["tag_names"]), prep, backbone, dropped
 
 
 # ------------------------------------------------------------ sidecar checks
 
 
-def _check_keys(mapping, where, spec):
-    """Every key of ``spec`` is in ``mapping``, its value of the given type(s)."""
-    if not isinstance(mapping, dict):
-        raise ValueError(f"{where} must be an object, not {_json_type(mapping)}")
-    for key, types in spec.items():
-        if key not in mapping:
-            raise ValueError(f"{where}.{key} is missing")
-        value = mapping[key]
-        types = types if isinstance(types, tuple) else (types,)
-        if not isinstance(value, types) or (
-            isinstance(value, bool) and bool not in types
-        ):
-            names = " or ".join(
-                "null" if t is type(None) else t.__name__ for t in types
-            )
-            raise ValueError(f"{where}.{key} must be {names}, not {_json_type(value)}")
-
-
-def _check_int(value, where, low, high):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{where} must be an integer, not {_json_type(value)}")
-    if not low <= value <= high:
-        raise ValueError(f"{where} = {value} is outside [{low}, {high}]")
-    return value
-
-
-def _check_strings(values, where, length=None):
-    if values is None:
-        return None
-    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise ValueError(f"{where} must be a list of strings")
-    if length is not None and len(values) != length:
-        raise ValueError(f"{where} has {len(values)} names for {length} columns")
-    return values
-
-
-def _preprocessing_from_json(d, where):
-    from artmedium.io import Preprocessing
-
-    try:
-        prep = Preprocessing.from_dict(d)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{where}: {exc}") from None
-    if prep.size > MAX_IMAGE_SIZE or prep.min_decode_size > MAX_RESIZE:
-        raise ValueError(
-            f"{where}: size {prep.size} / resize {prep.min_decode_size} exceed the "
-            f"{MAX_IMAGE_SIZE} / {MAX_RESIZE} pixels a loaded model may use"
-        )
-    return prep
-
-
 def _check_sidecar(sidecar):
     """The fields every loader reads, with their types (raises ValueError)."""
-    _check_keys(
+    check_keys(
         sidecar,
         "model",
         {
@@ -565,16 +331,18 @@ def _check_sidecar(sidecar):
             f"unknown estimator type {sidecar['estimator']!r:.100} (this artmedium "
             "loads MediumClassifier and MediumTagger)"
         )
-    _check_strings(sidecar["tag_names"], "model.tag_names")
+    check_strings(sidecar["tag_names"], "model.tag_names")
+    if sidecar["preprocessing"] is not None:
+        preprocessing_from_json(sidecar["preprocessing"], "model.preprocessing")
     for key, types in (("metadata", dict), ("classes", (list, type(None)))):
         if key in sidecar:
-            _check_keys(sidecar, "model", {key: types})
+            check_keys(sidecar, "model", {key: types})
     weights = sidecar["weights"]
-    _check_keys(weights, "model.weights", {"sha256": str, "bytes": int})
+    check_keys(weights, "model.weights", {"sha256": str, "bytes": int})
     digest = weights["sha256"]
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         raise ValueError("model.weights.sha256 is not a SHA-256 in hexadecimal")
-    _check_int(weights["bytes"], "model.weights.bytes", 0, 1 << 40)
+    check_int(weights["bytes"], "model.weights.bytes", 0, 1 << 40)
     if weights.get("file", WEIGHTS) != WEIGHTS:
         raise ValueError(f"model.weights.file must be {WEIGHTS!r}")
 
@@ -582,177 +350,46 @@ def _check_sidecar(sidecar):
 # ---------------------------------------------------------------- rebuilding
 
 
+def _upgrade(sidecar):
+    """The estimator state of a sidecar in today's layout (version 1 -> 2).
+
+    Version 1 kept a classifier's preprocessing at the top level only and
+    repeated the tagger's embedder and per-tag classifier parameters inside its
+    state; they are rebuilt from the (checked) constructor parameters now, so
+    those copies are dropped unread.
+    """
+    state = sidecar["state"]
+    if sidecar["format_version"] != 1 or not isinstance(state, dict):
+        return state
+    state = dict(state)
+    if sidecar["estimator"] == "MediumClassifier":
+        state.setdefault("preprocessing", sidecar["preprocessing"])
+    else:
+        if isinstance(state.get("embedder"), dict):
+            state["embedder"] = {
+                k: v for k, v in state["embedder"].items() if k != "params"
+            }
+        if isinstance(state.get("estimators"), list):
+            state["estimators"] = [
+                {k: v for k, v in item.items() if k != "params"}
+                if isinstance(item, dict)
+                else item
+                for item in state["estimators"]
+            ]
+    return state
+
+
 def _rebuild(sidecar, device):
     """A fitted estimator of the sidecar's structure; tensors not yet loaded.
 
-    Every value is checked before it is used (ValueError naming the field).
+    Persistence restores the constructor parameters (checked, nothing path-like
+    or executable); the estimator class rebuilds itself from its saved state
+    (checked there). ValueError names the field.
     """
-    from artmedium.estimators import MediumClassifier, MediumTagger
-
-    kind = sidecar["estimator"]
-    state = sidecar["state"]
-    cls = MediumClassifier if kind == "MediumClassifier" else MediumTagger
+    cls = _estimator_classes()[sidecar["estimator"]]
     params = _restore_params(cls, sidecar["params"], "model.params", device)
-    prep = sidecar["preprocessing"]
-    if prep is not None:
-        prep = _preprocessing_from_json(prep, "model.preprocessing")
-    where = "model.state"
-    if kind == "MediumClassifier":
-        _check_keys(
-            state,
-            where,
-            {
-                "classes": dict,
-                "start": (int, type(None)),
-                "seed": int,
-                "n_features_in": (int, type(None)),
-                "feature_names_in": (list, type(None)),
-            },
-        )
-        n_features_in = _check_int(
-            state["n_features_in"], f"{where}.n_features_in", 1, MAX_FEATURES
-        )
-        if n_features_in is None and prep is None:
-            raise ValueError(
-                "model.preprocessing is null but the model reads images (state "
-                "n_features_in is null)"
-            )
-        classes = _labels_from_json(state["classes"], f"{where}.classes")
-        if len(classes) < 2:
-            raise ValueError(f"{where}.classes must hold at least 2 labels")
-        return MediumClassifier._rebuild(
-            params,
-            classes=classes,
-            start=_check_int(state["start"], f"{where}.start", 0, 64),
-            seed=_check_int(state["seed"], f"{where}.seed", 0, 2**32 - 1),
-            n_features_in=n_features_in,
-            feature_names_in=_check_strings(
-                state["feature_names_in"], f"{where}.feature_names_in", n_features_in
-            ),
-            preprocessing=prep,
-        )
-    return _rebuild_tagger(params, state, device, where)
-
-
-def _rebuild_tagger(params, state, device, where):
-    from sklearn.linear_model import LogisticRegression
-
-    from artmedium.estimators import ImageEmbedder, MediumTagger
-
-    _check_keys(
-        state,
-        where,
-        {
-            "tag_names": list,
-            "combinations": list,
-            "combination_counts": list,
-            "constant_tags": list,
-            "embedder": (dict, type(None)),
-            "estimators": (list, type(None)),
-            "joint_seed": (int, type(None)),
-            "n_features": int,
-            "n_features_in": (int, type(None)),
-            "feature_names_in": (list, type(None)),
-        },
-    )
-    tag_names = _check_strings(state["tag_names"], f"{where}.tag_names")
-    n_tags = len(tag_names)
-    if not 1 <= n_tags <= MAX_LABELS:
-        raise ValueError(f"{where}.tag_names must hold 1 to {MAX_LABELS} tags")
-    combinations = state["combinations"]
-    if not combinations or not all(
-        isinstance(row, list)
-        and len(row) == n_tags
-        and all(type(v) is int and v in (0, 1) for v in row)
-        for row in combinations
-    ):
-        raise ValueError(
-            f"{where}.combinations must be rows of {n_tags} zeros and ones"
-        )
-    counts = state["combination_counts"]
-    if len(counts) != len(combinations) or not all(
-        type(c) is int and c >= 1 for c in counts
-    ):
-        raise ValueError(
-            f"{where}.combination_counts must be one positive count per combination"
-        )
-    constant = {}
-    for i, pair in enumerate(state["constant_tags"]):
-        if not (
-            isinstance(pair, list)
-            and len(pair) == 2
-            and type(pair[0]) is int
-            and 0 <= pair[0] < n_tags
-            and pair[1] in (0, 1)
-            and type(pair[1]) is int
-        ):
-            raise ValueError(f"{where}.constant_tags[{i}] must be [tag index, 0 or 1]")
-        constant[pair[0]] = pair[1]
-    n_features = _check_int(state["n_features"], f"{where}.n_features", 1, MAX_FEATURES)
-    n_features_in = _check_int(
-        state["n_features_in"], f"{where}.n_features_in", 1, MAX_FEATURES
-    )
-    embedder = None
-    if state["embedder"] is not None:
-        emb = state["embedder"]
-        here = f"{where}.embedder"
-        _check_keys(
-            emb,
-            here,
-            {"params": dict, "preprocessing": dict, "n_features_in": (int, type(None))},
-        )
-        embedder = MediumTagger._rebuild_embedder(
-            _restore_params(ImageEmbedder, emb["params"], f"{here}.params", device),
-            preprocessing=_preprocessing_from_json(
-                emb["preprocessing"], f"{here}.preprocessing"
-            ),
-            n_features_in=_check_int(
-                emb["n_features_in"], f"{here}.n_features_in", 1, MAX_FEATURES
-            ),
-        )
-    estimators = None
-    if params.get("mode") == "joint":
-        _check_int(state["joint_seed"], f"{where}.joint_seed", 0, 2**32 - 1)
-        if state["joint_seed"] is None:
-            raise ValueError(f"{where}.joint_seed is missing for mode='joint'")
-    else:
-        items = state["estimators"]
-        n_learned = n_tags - len(constant)
-        if items is None or len(items) != n_learned:
-            raise ValueError(
-                f"{where}.estimators must describe the {n_learned} learned tags"
-            )
-        estimators = []
-        for i, item in enumerate(items):
-            here = f"{where}.estimators[{i}]"
-            _check_keys(item, here, {"params": dict, "n_iter": (list, type(None))})
-            lr = LogisticRegression(
-                **_restore_params(
-                    LogisticRegression, item["params"], f"{here}.params", device
-                )
-            )
-            # Placeholders of the saved shapes; the weights file fills them in.
-            lr.coef_ = np.zeros((1, n_features))
-            lr.intercept_ = np.zeros(1)
-            lr.classes_ = np.array([0, 1])
-            lr.n_features_in_ = n_features
-            if item["n_iter"] is not None:
-                lr.n_iter_ = _array_from_json(item["n_iter"], "<i4", f"{here}.n_iter")
-            estimators.append(lr)
-    return MediumTagger._rebuild(
-        params,
-        tag_names=tag_names,
-        combinations=combinations,
-        combination_counts=counts,
-        constant_tags=constant,
-        embedder=embedder,
-        estimators=estimators,
-        joint_seed=state["joint_seed"],
-        n_features=n_features,
-        n_features_in=n_features_in,
-        feature_names_in=_check_strings(
-            state["feature_names_in"], f"{where}.feature_names_in", n_features_in
-        ),
+    return cls._from_state(
+        params, _upgrade(sidecar), device=device, where="model.state"
     )
 
 
@@ -781,15 +418,14 @@ def _check_tensors(path, expected, found):
         )
 
 
-def _assign_tensors(est, tensors):
-    modules, arrays = _slots(est)
-    for prefix, module in modules.items():
+def _assign_tensors(state, tensors):
+    for prefix, module in state.modules.items():
         cut = len(prefix) + 1
         sub = {k[cut:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
         # load_state_dict copies into the module's own dtype and device: float16
         # weights come back as float32, CPU tensors go to the model's device.
         module.load_state_dict(sub, strict=True)
-    for name, (obj, attr) in arrays.items():
+    for name, (obj, attr) in state.arrays.items():
         setattr(obj, attr, tensors[name].numpy().copy())
 
 
@@ -865,9 +501,13 @@ def save_model(estimator, path, *, metadata=None, half=False, overwrite=False):
     >>> loaded.classes_.tolist()
     ['graphite', 'oil']
     """
-    from artmedium.estimators import MediumClassifier
-
-    _check_supported(estimator)
+    if type(estimator) not in _estimator_classes().values():
+        raise TypeError(
+            f"save_model saves MediumClassifier and MediumTagger; got "
+            f"{type(estimator).__name__}. Use pickle/joblib for arbitrary estimators "
+            "(trusted files only)."
+        )
+    state = estimator._get_state()  # NotFittedError, or TypeError if unsavable
     path = Path(path)
     if path.exists() or path.is_symlink():
         if not overwrite:
@@ -881,18 +521,11 @@ def save_model(estimator, path, *, metadata=None, half=False, overwrite=False):
                 "refusing to replace it."
             )
     params, dropped = _params_to_json(estimator)
-    if isinstance(estimator, MediumClassifier):
-        state, tag_names, prep, backbone = _describe_classifier(estimator)
-        classes = _labels_to_json(estimator.classes_)["values"]
-    else:
-        state, tag_names, prep, backbone, more = _describe_tagger(estimator)
-        dropped += more
-        classes = None
     metadata = _json_safe_metadata(metadata)
 
     from safetensors.torch import save as safetensors_bytes
 
-    tensors = _collect_tensors(estimator, half=bool(half))
+    tensors = _state_tensors(state, half=bool(half))
     blob = safetensors_bytes(tensors, metadata={"format": FORMAT})
     sidecar = {
         "format": FORMAT,
@@ -900,11 +533,11 @@ def save_model(estimator, path, *, metadata=None, half=False, overwrite=False):
         "estimator": type(estimator).__name__,
         "params": params,
         "dropped_params": sorted(set(dropped)),
-        "backbone": backbone,
-        "classes": classes,
-        "tag_names": tag_names,
-        "preprocessing": prep,
-        "state": state,
+        "backbone": state.info.get("backbone"),
+        "classes": state.info.get("classes"),
+        "tag_names": state.info.get("tag_names", []),
+        "preprocessing": state.info.get("preprocessing"),
+        "state": state.fields,
         "weights": {
             "file": WEIGHTS,
             "sha256": hashlib.sha256(blob).hexdigest(),
@@ -1019,11 +652,11 @@ def model_info(path):
     if not isinstance(sidecar, dict) or sidecar.get("format") != FORMAT:
         raise ValueError(f"{sidecar_path} does not describe an artmedium model")
     version = sidecar.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in _READABLE_VERSIONS or isinstance(version, bool):
         raise ValueError(
             f"{sidecar_path} has format version {version!r:.50}; this artmedium "
-            f"{__version__} reads version {FORMAT_VERSION} only (upgrade artmedium "
-            "to load newer models)."
+            f"{__version__} reads versions up to {FORMAT_VERSION} (upgrade "
+            "artmedium to load newer models)."
         )
     try:
         _check_sidecar(sidecar)
@@ -1120,7 +753,8 @@ def load_model(path, *, device="cpu"):
             f"cannot rebuild ({type(exc).__name__}: {exc}); was it saved by a newer "
             "version?"
         ) from None
-    expected = _collect_tensors(est)
+    state = est._get_state()
+    expected = _state_tensors(state)
     weights = folder / WEIGHTS
     blob = _read_weights(weights, sidecar["weights"]["bytes"], _weights_limit(expected))
     digest = hashlib.sha256(blob).hexdigest()
@@ -1137,5 +771,5 @@ def load_model(path, *, device="cpu"):
     except Exception as exc:  # safetensors raises its own untyped errors
         raise ValueError(f"could not read {weights}: {exc}") from exc
     _check_tensors(weights, expected, tensors)
-    _assign_tensors(est, tensors)
+    _assign_tensors(state, tensors)
     return est

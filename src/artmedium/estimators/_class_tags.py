@@ -1,8 +1,52 @@
-"""Tag probabilities of a medium classifier, by marginalising over its classes."""
+"""Which media tags a medium class implies, and tag probabilities of a classifier.
+
+The one definition of "the tags of a class" (a class's medium description parsed
+by :func:`artmedium.datasets.medium_to_tags`), used by the classifier's saved
+model, its tag probabilities and prediction rows.
+"""
 
 import numpy as np
 
 from artmedium.datasets import POSTER_TAGS, tag_matrix
+
+
+def class_tag_matrix(classes, vocabulary=None):
+    """``(n_classes, n_tags)`` 0/1: which tags each class implies.
+
+    Parameters
+    ----------
+    classes : sequence
+        Class labels; those that are not strings imply no tag.
+    vocabulary : None, Vocabulary or sequence of str, default=None
+        The tags; None means :data:`artmedium.datasets.POSTER_TAGS`.
+
+    Returns
+    -------
+    ndarray of int
+
+    Examples
+    --------
+    >>> class_tag_matrix(["Graphite on paper", 3], ["graphite", "canvas"]).tolist()
+    [[1, 0], [0, 0]]
+    """
+    if vocabulary is None:
+        vocabulary = POSTER_TAGS
+    names = [c if isinstance(c, str) else "" for c in classes]
+    return tag_matrix(names, vocabulary=vocabulary)
+
+
+def class_tag_names(classes, vocabulary=None):
+    """The tags implied by at least one class, in vocabulary order.
+
+    Examples
+    --------
+    >>> class_tag_names(["Oil paint on canvas", "Graphite on paper"])
+    ['graphite', 'oil paint', 'canvas']
+    """
+    if vocabulary is None:
+        vocabulary = POSTER_TAGS
+    present = class_tag_matrix(classes, vocabulary).any(axis=0)
+    return [str(t) for t, on in zip(vocabulary, present) if on]
 
 
 def class_tag_probabilities(proba, classes, vocabulary=None):
@@ -47,8 +91,4 @@ def class_tag_probabilities(proba, classes, vocabulary=None):
             f"proba must have shape (n_samples, {len(classes)}), one column per "
             f"class; got {proba.shape}."
         )
-    if vocabulary is None:
-        vocabulary = POSTER_TAGS
-    names = [c if isinstance(c, str) else "" for c in classes]
-    membership = tag_matrix(names, vocabulary=vocabulary).astype(float)
-    return proba @ membership
+    return proba @ class_tag_matrix(classes, vocabulary).astype(float)

@@ -18,7 +18,22 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 from torch import nn
 
-from artmedium.estimators._encoding import POOLED, Encoder, raise_read_errors
+from artmedium._state import (
+    MAX_FEATURES,
+    State,
+    check_int,
+    check_keys,
+    check_strings,
+    labels_from_json,
+    labels_to_json,
+    preprocessing_from_json,
+)
+from artmedium.estimators._cached_backbone import (
+    POOLED,
+    cached_backbone,
+    raise_read_errors,
+)
+from artmedium.estimators._class_tags import class_tag_names
 from artmedium.estimators._inputs import FEATURES, as_image_input, check_labels
 from artmedium.estimators._modules import Standardize, TrainableNet, make_head
 
@@ -135,8 +150,11 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         Class labels, in the order of ``predict_proba``'s columns.
     net_ : skorch.NeuralNetClassifier
         The fitted skorch net (its ``history`` holds the losses).
-    encoder_ : Encoder or None
-        The frozen backbone prefix (None when fitted on features).
+    backbone_ : CachedBackbone or None
+        The backbone network, its preprocessing and the cache of its frozen
+        stages (None when fitted on features).
+    preprocessing_ : artmedium.io.Preprocessing or None
+        How images become the network's input (None when fitted on features).
     n_features_in_ : int
         Only when fitted on 2-D features.
 
@@ -237,12 +255,12 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- encoding
     def _encode(self, X, *, reset):
-        """X -> (tensor for the trainable net, mode); builds the encoder on reset."""
+        """X -> (tensor for the trainable net, mode); builds the backbone on reset."""
         inp = as_image_input(X)
         if inp.kind == FEATURES:
             Xf = validate_data(self, inp.data, reset=reset, dtype=np.float32)
-            if not reset and self.encoder_ is not None:
-                expected = self.encoder_.backbone.feature_dim
+            if not reset and self.backbone_ is not None:
+                expected = self.backbone_.network.feature_dim
                 if Xf.shape[1] != expected:
                     raise ValueError(
                         f"X has {Xf.shape[1]} features, but this classifier was fitted "
@@ -258,22 +276,13 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         if reset:
             for attr in ("n_features_in_", "feature_names_in_"):
                 self.__dict__.pop(attr, None)
-            self.encoder_ = Encoder(
-                self.backbone,
-                self.weights,
-                image_size=self.image_size,
-                batch_size=self.batch_size,
-                n_jobs=self.n_jobs,
-                memory=self.memory,
-                device=self.device,
-                random_state=self._seed,
+            self.backbone_ = cached_backbone(
+                self, weights=self.weights, seed=self._seed
             )
-            n_trainable = resolve_freeze(self.freeze, self.encoder_.n_stages)
-            n_frozen = self.encoder_.n_stages - n_trainable
-            self.start_ = POOLED if n_trainable == 0 else n_frozen
-            for stage in self.encoder_.backbone.stages[n_frozen:]:
-                stage.requires_grad_(True)
-        elif self.encoder_ is None:
+            n_trainable = resolve_freeze(self.freeze, self.backbone_.n_stages)
+            n_frozen = self.backbone_.n_stages - n_trainable
+            self._set_start(POOLED if n_trainable == 0 else n_frozen)
+        elif self.backbone_ is None:
             raise ValueError(
                 "This classifier was fitted on 2-D features; pass features of the "
                 f"same {self.n_features_in_} dimensions, not images."
@@ -281,7 +290,7 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         views = 2 if (reset and self.augment and self.start_ is POOLED) else 1
         # Activation maps are large: keep them as float16 in memory and on disk.
         dtype = torch.float32 if self.start_ in (POOLED, 0) else torch.float16
-        out, errors = self.encoder_.encode(
+        out, errors = self.backbone_.activations(
             inp.data, stop=self.start_, views=views, dtype=dtype
         )
         raise_read_errors(errors)
@@ -339,7 +348,7 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
             )
         y_enc = self._label_encoder.transform(y).astype(np.int64)
         self._seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        self.encoder_ = None
+        self.backbone_ = None
         self.start_ = POOLED
 
         with torch.random.fork_rng(devices=[]):
@@ -378,77 +387,106 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
             **self._optimizer_params(),
         )
 
+    def _set_start(self, start):
+        """The first trained backbone stage (None: the head only trains)."""
+        self.start_ = start
+        if start is not POOLED:
+            for stage in self.backbone_.network.stages[start:]:
+                stage.requires_grad_(True)
+
+    # ---------------------------------------------------------- saved state
+    def _get_state(self):
+        """What :func:`~artmedium.persistence.save_model` stores (artmedium._state)."""
+        check_is_fitted(self)
+        images = self.backbone_ is not None
+        fields = {
+            "classes": labels_to_json(self.classes_),
+            "input_mode": self.input_mode_,
+            "start": self.start_,
+            "seed": int(self._seed),
+            "n_features_in": None if images else int(self.n_features_in_),
+            "feature_names_in": (
+                [str(n) for n in self.feature_names_in_]
+                if not images and hasattr(self, "feature_names_in_")
+                else None
+            ),
+            "preprocessing": self.preprocessing_.to_dict() if images else None,
+        }
+        modules = {"head": self.net_.module_.head}
+        if images:
+            modules["backbone"] = self.backbone_.network
+        info = {
+            "backbone": self.backbone if images else None,
+            "classes": fields["classes"]["values"],
+            "tag_names": class_tag_names(self.classes_),
+            "preprocessing": fields["preprocessing"],
+        }
+        return State(fields, modules=modules, info=info)
+
     @classmethod
-    def _rebuild(
-        cls,
-        params,
-        *,
-        classes,
-        start,
-        seed,
-        n_features_in=None,
-        feature_names_in=None,
-        preprocessing=None,
-    ):
+    def _from_state(cls, params, fields, *, device="cpu", where="state"):
         """A fitted classifier of a saved structure, its weights still random.
 
-        :func:`artmedium.persistence.load_model` calls this, then loads the saved
-        tensors into ``encoder_.backbone`` and ``net_.module_.head``. The backbone
-        is built with ``weights=None``: loading never needs pretrained weights.
-
-        Parameters
-        ----------
-        params : dict
-            Constructor parameters.
-        classes : ndarray
-            ``classes_``.
-        start : int or None
-            ``start_``: the first trained backbone stage, None for the head only.
-        seed : int
-            The seed ``fit`` drew from ``random_state``.
-        n_features_in : int or None
-            Set when the classifier was fitted on 2-D features (no backbone).
-        feature_names_in : sequence of str or None
-            ``feature_names_in_`` of a classifier fitted on a DataFrame.
-        preprocessing : Preprocessing or None
-            Image preprocessing; None keeps the backbone's.
+        :func:`artmedium.persistence.load_model` calls this with checked
+        constructor parameters and the saved ``fields`` (checked here), then
+        loads the saved tensors into the modules :meth:`_get_state` names. The
+        backbone is built with ``weights=None``: loading never needs pretrained
+        weights.
 
         Returns
         -------
         MediumClassifier
         """
+        check_keys(
+            fields,
+            where,
+            {
+                "classes": dict,
+                "start": (int, type(None)),
+                "seed": int,
+                "n_features_in": (int, type(None)),
+                "feature_names_in": (list, type(None)),
+                "preprocessing": (dict, type(None)),
+            },
+        )
+        n_features_in = check_int(
+            fields["n_features_in"], f"{where}.n_features_in", 1, MAX_FEATURES
+        )
+        prep = fields["preprocessing"]
+        if (n_features_in is None) == (prep is None):
+            raise ValueError(
+                f"{where}: exactly one of n_features_in (a model of features) and "
+                "preprocessing (a model of images) must be given"
+            )
+        classes = labels_from_json(fields["classes"], f"{where}.classes")
+        if len(classes) < 2:
+            raise ValueError(f"{where}.classes must hold at least 2 labels")
         est = cls(**params)
-        est._seed = int(seed)
+        est._seed = check_int(fields["seed"], f"{where}.seed", 0, 2**32 - 1)
         est._label_encoder = LabelEncoder()
         est._label_encoder.classes_ = classes
         n_classes = len(classes)
         if n_features_in is not None:
-            est.encoder_ = None
+            est.backbone_ = None
             est.start_ = POOLED
-            est.n_features_in_ = int(n_features_in)
-            if feature_names_in is not None:
-                est.feature_names_in_ = np.asarray(feature_names_in, dtype=object)
+            est.n_features_in_ = n_features_in
+            names = check_strings(
+                fields["feature_names_in"], f"{where}.feature_names_in", n_features_in
+            )
+            if names is not None:
+                est.feature_names_in_ = np.asarray(names, dtype=object)
             module = est._build_module(None, n_classes, n_features=n_features_in)
             mode = FEATURES
         else:
+            prep = preprocessing_from_json(prep, f"{where}.preprocessing")
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(est._seed)
-                est.encoder_ = Encoder(
-                    est.backbone,
-                    None,
-                    image_size=est.image_size,
-                    batch_size=est.batch_size,
-                    n_jobs=est.n_jobs,
-                    memory=est.memory,
-                    device=est.device,
-                    random_state=est._seed,
-                )
-            if preprocessing is not None:
-                est.encoder_.preprocessing = preprocessing
-            est.start_ = start
-            if start is not POOLED:
-                for stage in est.encoder_.backbone.stages[start:]:
-                    stage.requires_grad_(True)
+                est.backbone_ = cached_backbone(est, weights=None, seed=est._seed)
+            est.backbone_.preprocessing = prep
+            start = check_int(
+                fields["start"], f"{where}.start", 0, est.backbone_.n_stages
+            )
+            est._set_start(start)
             module = est._build_module(None, n_classes)
             mode = "images"
         est.net_ = est._make_net(module, n_classes).initialize()
@@ -486,10 +524,9 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
 
     def _build_module(self, Xt, n_classes, *, n_features=None):
         # Xt=None builds the structure only (load_model fills in the tensors).
-        encoder = self.encoder_
         if self.start_ is POOLED:
             if Xt is None:
-                dim = encoder.backbone.feature_dim if n_features is None else n_features
+                dim = n_features or self.backbone_.network.feature_dim
                 standardize = Standardize(torch.zeros(dim), torch.ones(dim))
             else:
                 feats = Xt[:, 0] if Xt.ndim == 3 else Xt
@@ -498,9 +535,9 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
                 dim, n_classes, dropout=self.dropout, standardize=standardize
             )
             return TrainableNet(head, start=None, augment=self.augment)
-        backbone = encoder.backbone
+        backbone = self.backbone_.network
         head = make_head(backbone.feature_dim, n_classes, dropout=self.dropout)
-        prep = encoder.preprocessing
+        prep = self.backbone_.preprocessing
         return TrainableNet(
             head,
             backbone,
@@ -514,11 +551,10 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------ torch access
     @property
     def preprocessing_(self):
-        """The :class:`~artmedium.io.Preprocessing` images go through."""
+        """The :class:`~artmedium.io.Preprocessing` images go through (None when
+        fitted on 2-D features)."""
         check_is_fitted(self)
-        if self.encoder_ is None:
-            raise AttributeError("fitted on 2-D features: no image preprocessing")
-        return self.encoder_.preprocessing
+        return None if self.backbone_ is None else self.backbone_.preprocessing
 
     def to_torch(self):
         """The whole fitted network as one ``nn.Module``, in eval mode.
@@ -532,12 +568,12 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         torch.nn.Module
         """
         check_is_fitted(self)
-        if self.encoder_ is None:
+        if self.backbone_ is None:
             raise ValueError(
                 "This classifier was fitted on 2-D features; there is no image "
                 "network to return. Fit it on images."
             )
-        return _ImageToLogits(self.encoder_.backbone, self.net_.module_.head).eval()
+        return _ImageToLogits(self.backbone_.network, self.net_.module_.head).eval()
 
     # ----------------------------------------------------------------- predict
     def _logits(self, X):

@@ -14,9 +14,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from artmedium.estimators._encoding import (
+from artmedium._state import (
+    MAX_FEATURES,
+    State,
+    check_int,
+    check_keys,
+    preprocessing_from_json,
+)
+from artmedium.estimators._cached_backbone import (
     POOLED,
-    Encoder,
+    cached_backbone,
     features_to_numpy,
     flat_rows_to_images,
     raise_read_errors,
@@ -57,8 +64,10 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     Attributes
     ----------
-    encoder_ : Encoder
-        The backbone and its preprocessing.
+    backbone_ : CachedBackbone
+        The backbone network, its preprocessing and its cache.
+    preprocessing_ : artmedium.io.Preprocessing
+        How images become the network's input.
     n_features_out_ : int
         Length of the feature vectors.
 
@@ -128,22 +137,64 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         if inp.kind == FEATURES:
             validate_data(self, inp.data, reset=True, dtype=np.float32)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        self.encoder_ = Encoder(
-            self.backbone,
-            self.weights,
-            image_size=self.image_size,
-            batch_size=self.batch_size,
-            n_jobs=self.n_jobs,
-            memory=self.memory,
-            device=self.device,
-            random_state=seed,
-        )
+        self.backbone_ = cached_backbone(self, weights=self.weights, seed=seed)
         if inp.kind == FEATURES:  # fail at fit, not transform, on a bad image_shape
-            prep = self.encoder_.preprocessing
+            prep = self.backbone_.preprocessing
             flat_rows_to_images(inp.data[:1], self.image_shape, 8, prep.mean, prep.std)
-        self.n_features_out_ = self.encoder_.backbone.feature_dim
-        self._n_features_out = self.n_features_out_
+        self._set_width()
         return self
+
+    def _set_width(self):
+        self.n_features_out_ = self.backbone_.network.feature_dim
+        self._n_features_out = self.n_features_out_
+
+    @property
+    def preprocessing_(self):
+        """The :class:`~artmedium.io.Preprocessing` images go through."""
+        check_is_fitted(self)
+        return self.backbone_.preprocessing
+
+    # ---------------------------------------------------------- saved state
+    def _get_state(self):
+        """What :func:`~artmedium.persistence.save_model` stores (artmedium._state)."""
+        check_is_fitted(self)
+        fields = {
+            "preprocessing": self.preprocessing_.to_dict(),
+            "n_features_in": (
+                int(self.n_features_in_) if hasattr(self, "n_features_in_") else None
+            ),
+        }
+        info = {"backbone": self.backbone, "preprocessing": fields["preprocessing"]}
+        return State(fields, modules={"backbone": self.backbone_.network}, info=info)
+
+    @classmethod
+    def _from_state(cls, params, fields, *, device="cpu", where="state"):
+        """A fitted embedder of a saved structure, backbone weights random until
+        loaded (``weights=None``: loading never needs pretrained weights).
+
+        Returns
+        -------
+        ImageEmbedder
+        """
+        check_keys(
+            fields,
+            where,
+            {"preprocessing": dict, "n_features_in": (int, type(None))},
+        )
+        prep = preprocessing_from_json(
+            fields["preprocessing"], f"{where}.preprocessing"
+        )
+        emb = cls(**{**params, "device": device})
+        n_features_in = check_int(
+            fields["n_features_in"], f"{where}.n_features_in", 1, MAX_FEATURES
+        )
+        if n_features_in is not None:
+            emb.n_features_in_ = n_features_in
+        with torch.random.fork_rng(devices=[]):
+            emb.backbone_ = cached_backbone(emb, weights=None, seed=0)
+        emb.backbone_.preprocessing = prep
+        emb._set_width()
+        return emb
 
     def transform(self, X):
         """Feature vectors of the images in ``X``.
@@ -162,22 +213,23 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 )
             Xf = validate_data(self, inp.data, reset=False, dtype=np.float32)
             return self._embed_rows(Xf)
-        out, errors = self.encoder_.encode(inp.data, stop=POOLED)
+        out, errors = self.backbone_.activations(inp.data, stop=POOLED)
         raise_read_errors(errors)
         return features_to_numpy(out)
 
     def _embed_rows(self, Xf):
-        enc = self.encoder_
-        prep = enc.preprocessing
+        runner = self.backbone_
+        prep = runner.preprocessing
         chunks = []
-        for start in range(0, len(Xf), enc.batch_size):
+        for start in range(0, len(Xf), runner.batch_size):
             batch = flat_rows_to_images(
-                Xf[start : start + enc.batch_size],
+                Xf[start : start + runner.batch_size],
                 self.image_shape,
                 prep.size,
                 prep.mean,
                 prep.std,
             )
             with torch.inference_mode():
-                chunks.append(enc.backbone(batch.to(enc.device)).float().cpu())
+                batch = batch.to(runner.device)
+                chunks.append(runner.network(batch).float().cpu())
         return features_to_numpy(torch.cat(chunks))

@@ -11,6 +11,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
+from artmedium._state import (
+    MAX_FEATURES,
+    MAX_LABELS,
+    State,
+    array_from_json,
+    check_int,
+    check_keys,
+    check_strings,
+)
 from artmedium.datasets import POSTER_TAGS, tag_matrix, tags_to_medium
 from artmedium.estimators._embedder import ImageEmbedder
 from artmedium.estimators._inputs import FEATURES, as_image_input, check_labels
@@ -321,113 +330,232 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         self.combination_counts_ = counts[counts >= self.min_support]
         return self
 
-    @classmethod
-    def _rebuild(
-        cls,
-        params,
-        *,
-        tag_names,
-        combinations,
-        combination_counts,
-        constant_tags,
-        embedder=None,
-        estimators=None,
-        joint_seed=None,
-        n_features=None,
-        n_features_in=None,
-        feature_names_in=None,
-    ):
-        """A fitted tagger of a saved structure (for ``load_model``).
+    # ---------------------------------------------------------- saved state
+    def _get_state(self):
+        """What :func:`~artmedium.persistence.save_model` stores (see artmedium._state).
 
-        Parameters
-        ----------
-        params : dict
-            Constructor parameters.
-        tag_names, combinations, combination_counts, constant_tags
-            The fitted ``tag_names_``, ``combinations_``, ``combination_counts_``
-            and ``constant_tags_``.
-        embedder : ImageEmbedder or None
-            The fitted embedder (see :meth:`_rebuild_embedder`); None for
-            ``embedder="passthrough"``.
-        estimators : list or None
-            ``mode="independent"``: the fitted per-tag classifiers of the learned
-            (non-constant) tags, in column order.
-        joint_seed : int or None
-            ``mode="joint"``: the seed of the joint network; its weights are
-            placeholders until the saved tensors are loaded into
-            ``estimator_.net_.module_``.
-        n_features : int or None
-            Width of the features the per-tag classifiers see.
-        n_features_in, feature_names_in
-            Set when ``X`` itself was 2-D features (passthrough).
+        Raises
+        ------
+        TypeError
+            The embedder is not an :class:`ImageEmbedder` (or ``"passthrough"``),
+            or the per-tag classifiers are not logistic regressions: such a
+            tagger can only be pickled (trusted files only).
+        """
+        check_is_fitted(self)
+        alternative = "Use pickle/joblib for arbitrary estimators (trusted files only)."
+        if self.embedder_ is not None and type(self.embedder_) is not ImageEmbedder:
+            raise TypeError(
+                "save_model saves a MediumTagger whose embedder is an ImageEmbedder "
+                f"or 'passthrough'; this one has {type(self.embedder_).__name__}. "
+                + alternative
+            )
+        modules, arrays, embedder = {}, {}, None
+        info = {"backbone": None, "preprocessing": None}
+        if self.embedder_ is not None:
+            emb = self.embedder_._get_state()
+            embedder = emb.fields
+            modules.update(emb.modules)
+            info.update(emb.info)
+        if self.mode == "joint":
+            modules["joint"] = self.estimator_.net_.module_
+            n_features = int(self.estimator_.net_.module_[-1].in_features)
+            estimators, joint_seed = None, int(self.estimator_.seed)
+        else:
+            learned = self.estimator_.estimators_
+            for j, lr in zip(self._learned, learned):
+                if type(lr) is not LogisticRegression:
+                    raise TypeError(
+                        "save_model saves MediumTagger with LogisticRegression "
+                        f"per-tag classifiers (or mode='joint'); tag "
+                        f"{self.tag_names_[j]!r} has a {type(lr).__name__}. "
+                        + alternative
+                    )
+            for i, lr in enumerate(learned):
+                for attr in ("coef_", "intercept_", "classes_"):
+                    arrays[f"tags.{i}.{attr.rstrip('_')}"] = (lr, attr)
+            n_features = int(learned[0].coef_.shape[1])
+            estimators = [
+                {
+                    "n_iter": (
+                        None
+                        if getattr(lr, "n_iter_", None) is None
+                        else np.asarray(lr.n_iter_).tolist()
+                    )
+                }
+                for lr in learned
+            ]
+            joint_seed = None
+        fields = {
+            "tag_names": [str(t) for t in self.tag_names_],
+            "combinations": np.asarray(self.combinations_).tolist(),
+            "combination_counts": np.asarray(self.combination_counts_).tolist(),
+            "constant_tags": [[int(j), int(v)] for j, v in self.constant_tags_.items()],
+            "embedder": embedder,
+            "estimators": estimators,
+            "joint_seed": joint_seed,
+            "n_features": n_features,
+            "n_features_in": (
+                int(self.n_features_in_) if hasattr(self, "n_features_in_") else None
+            ),
+            "feature_names_in": (
+                [str(n) for n in self.feature_names_in_]
+                if hasattr(self, "feature_names_in_")
+                else None
+            ),
+        }
+        info.update(classes=None, tag_names=list(fields["tag_names"]))
+        return State(fields, modules=modules, arrays=arrays, info=info)
+
+    @classmethod
+    def _from_state(cls, params, fields, *, device="cpu", where="state"):
+        """A fitted tagger of a saved structure, weights placeholders until loaded.
+
+        The embedder and the per-tag classifiers are built from the constructor
+        parameters (as ``fit`` clones them); ``fields`` (checked here) give their
+        fitted sizes and everything else ``fit`` learned.
 
         Returns
         -------
         MediumTagger
         """
+        check_keys(
+            fields,
+            where,
+            {
+                "tag_names": list,
+                "combinations": list,
+                "combination_counts": list,
+                "constant_tags": list,
+                "embedder": (dict, type(None)),
+                "estimators": (list, type(None)),
+                "joint_seed": (int, type(None)),
+                "n_features": int,
+                "n_features_in": (int, type(None)),
+                "feature_names_in": (list, type(None)),
+            },
+        )
+        tag_names = check_strings(fields["tag_names"], f"{where}.tag_names")
+        n_tags = len(tag_names)
+        if not 1 <= n_tags <= MAX_LABELS:
+            raise ValueError(f"{where}.tag_names must hold 1 to {MAX_LABELS} tags")
+        combinations = fields["combinations"]
+        if not combinations or not all(
+            isinstance(row, list)
+            and len(row) == n_tags
+            and all(type(v) is int and v in (0, 1) for v in row)
+            for row in combinations
+        ):
+            raise ValueError(
+                f"{where}.combinations must be rows of {n_tags} zeros and ones"
+            )
+        counts = fields["combination_counts"]
+        if len(counts) != len(combinations) or not all(
+            type(c) is int and c >= 1 for c in counts
+        ):
+            raise ValueError(
+                f"{where}.combination_counts must be one positive count per combination"
+            )
+        constant = {}
+        for i, pair in enumerate(fields["constant_tags"]):
+            if not (
+                isinstance(pair, list)
+                and len(pair) == 2
+                and all(type(v) is int for v in pair)
+                and 0 <= pair[0] < n_tags
+                and pair[1] in (0, 1)
+            ):
+                raise ValueError(
+                    f"{where}.constant_tags[{i}] must be [tag index, 0 or 1]"
+                )
+            constant[pair[0]] = pair[1]
+        n_features = check_int(
+            fields["n_features"], f"{where}.n_features", 1, MAX_FEATURES
+        )
+        n_features_in = check_int(
+            fields["n_features_in"], f"{where}.n_features_in", 1, MAX_FEATURES
+        )
+        names = check_strings(
+            fields["feature_names_in"], f"{where}.feature_names_in", n_features_in
+        )
+
         est = cls(**params)
-        est.embedder_ = embedder
+        passthrough = isinstance(est.embedder, str) and est.embedder == "passthrough"
+        if passthrough != (fields["embedder"] is None):
+            raise ValueError(
+                f"{where}.embedder must be null exactly when embedder='passthrough'"
+            )
+        est.embedder_ = None
+        if not passthrough:
+            if est.embedder is not None and type(est.embedder) is not ImageEmbedder:
+                raise ValueError("params.embedder must be an ImageEmbedder")
+            base = ImageEmbedder() if est.embedder is None else est.embedder
+            est.embedder_ = ImageEmbedder._from_state(
+                base.get_params(),
+                fields["embedder"],
+                device=device,
+                where=f"{where}.embedder",
+            )
         if n_features_in is not None:
-            est.n_features_in_ = int(n_features_in)
-            if feature_names_in is not None:
-                est.feature_names_in_ = np.asarray(feature_names_in, dtype=object)
-        est.tag_names_ = np.asarray(list(tag_names), dtype=object)
-        n_tags = len(est.tag_names_)
-        est.constant_tags_ = {int(j): int(v) for j, v in dict(constant_tags).items()}
+            est.n_features_in_ = n_features_in
+            if names is not None:
+                est.feature_names_in_ = np.asarray(names, dtype=object)
+        est.tag_names_ = np.asarray(tag_names, dtype=object)
+        est.constant_tags_ = constant
+        est._learned = [j for j in range(n_tags) if j not in constant]
         if est.mode == "joint":
+            seed = check_int(fields["joint_seed"], f"{where}.joint_seed", 0, 2**32 - 1)
+            if seed is None:
+                raise ValueError(f"{where}.joint_seed is missing for mode='joint'")
             est.estimator_ = _JointTagNet(
                 lr=est.lr,
                 max_epochs=est.max_epochs,
                 batch_size=est.batch_size,
-                seed=int(joint_seed),
+                seed=seed,
                 verbose=est.verbose,
-            )._rebuild(int(n_features), n_tags)
+            )._rebuild(n_features, n_tags)
         else:
-            est._learned = [j for j in range(n_tags) if j not in est.constant_tags_]
-            if len(estimators) != len(est._learned):
+            items = fields["estimators"]
+            if items is None or len(items) != len(est._learned):
                 raise ValueError(
-                    f"{len(estimators)} per-tag classifiers for "
-                    f"{len(est._learned)} learned tags"
+                    f"{where}.estimators must describe the {len(est._learned)} "
+                    "learned tags"
                 )
             base = est.estimator
             if base is None:
                 base = LogisticRegression(max_iter=2000)
+            if type(base) is not LogisticRegression:
+                raise ValueError("params.estimator must be a LogisticRegression")
+            estimators = []
+            for i, item in enumerate(items):
+                here = f"{where}.estimators[{i}]"
+                check_keys(item, here, {"n_iter": (list, type(None))})
+                lr = clone(base)
+                # Placeholders of the saved shapes; the weights file fills them in.
+                lr.coef_ = np.zeros((1, n_features))
+                lr.intercept_ = np.zeros(1)
+                lr.classes_ = np.array([0, 1])
+                lr.n_features_in_ = n_features
+                if item["n_iter"] is not None:
+                    lr.n_iter_ = array_from_json(
+                        item["n_iter"], "<i4", f"{here}.n_iter"
+                    )
+                estimators.append(lr)
             multi = MultiOutputClassifier(base, n_jobs=est.n_jobs)
-            multi.estimators_ = list(estimators)
+            multi.estimators_ = estimators
             multi.classes_ = [e.classes_ for e in estimators]
-            if n_features is not None:
-                multi.n_features_in_ = int(n_features)
+            multi.n_features_in_ = n_features
             est.estimator_ = multi
         est.classes_ = [np.array([0, 1])] * n_tags
         est.combinations_ = np.asarray(combinations, dtype=np.int64)
-        est.combination_counts_ = np.asarray(combination_counts, dtype=np.int64)
+        est.combination_counts_ = np.asarray(counts, dtype=np.int64)
         return est
 
-    @staticmethod
-    def _rebuild_embedder(params, *, seed=0, preprocessing=None, n_features_in=None):
-        """A fitted :class:`ImageEmbedder`, backbone weights random until loaded."""
-        from artmedium.estimators._encoding import Encoder
-
-        emb = ImageEmbedder(**params)
-        if n_features_in is not None:
-            emb.n_features_in_ = int(n_features_in)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
-            emb.encoder_ = Encoder(
-                emb.backbone,
-                None,
-                image_size=emb.image_size,
-                batch_size=emb.batch_size,
-                n_jobs=emb.n_jobs,
-                memory=emb.memory,
-                device=emb.device,
-                random_state=int(seed),
-            )
-        if preprocessing is not None:
-            emb.encoder_.preprocessing = preprocessing
-        emb.n_features_out_ = emb.encoder_.backbone.feature_dim
-        emb._n_features_out = emb.n_features_out_
-        return emb
+    @property
+    def preprocessing_(self):
+        """The :class:`~artmedium.io.Preprocessing` images go through (None when
+        the embedder is ``"passthrough"`` or not an :class:`ImageEmbedder`)."""
+        check_is_fitted(self)
+        return getattr(self.embedder_, "preprocessing_", None)
 
     # ------------------------------------------------------------ torch access
     def to_torch(self):
@@ -448,7 +576,7 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
                 "to_torch needs an ImageEmbedder as embedder; this tagger's "
                 f"embedder is {self.embedder_!r}."
             )
-        backbone = self.embedder_.encoder_.backbone
+        backbone = self.embedder_.backbone_.network
         n_tags = len(self.tag_names_)
         if self.mode == "joint":
             head = self.estimator_.net_.module_
@@ -526,10 +654,41 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, n_tags)
         """
-        proba = self.predict_proba(X)
-        return self._decode(proba, self.decode)
+        return self.decode_proba(self.predict_proba(X))
 
-    def _decode(self, proba, decode):
+    def decode_proba(self, proba, decode=None):
+        """Tag presence from tag probabilities, as :meth:`predict` decodes them.
+
+        For callers that already hold ``predict_proba``'s output (a batch
+        predictor reporting both) and must not run the network twice.
+
+        Parameters
+        ----------
+        proba : array-like of shape (n_samples, n_tags)
+            Tag probabilities, columns in the order of ``tag_names_``.
+        decode : {"valid", "independent"} or None, default=None
+            None uses the tagger's ``decode``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_tags)
+            0/1 tag presence.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from artmedium import MediumTagger
+        >>> X = np.eye(4)
+        >>> tagger = MediumTagger(embedder="passthrough", tag_names=["a", "b"]).fit(
+        ...     X, [[1, 0], [0, 1], [1, 0], [0, 1]])
+        >>> tagger.decode_proba([[0.9, 0.8]]).tolist()  # "a and b" never seen: valid
+        [[1, 0]]
+        >>> tagger.decode_proba([[0.9, 0.8]], decode="independent").tolist()
+        [[1, 1]]
+        """
+        check_is_fitted(self)
+        proba = np.asarray(proba, dtype=float)
+        decode = self.decode if decode is None else decode
         t = self._thresholds(proba.shape[1])
         if decode == "independent":
             return (proba >= t).astype(np.int64)

@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
-from artmedium.estimators._encoding import raise_read_errors
+from artmedium.estimators._cached_backbone import raise_read_errors
 from artmedium.estimators._inputs import FEATURES, as_image_input
 from artmedium.io import read_images
 from artmedium.nets import Backbone
@@ -333,17 +333,13 @@ def _unwrap(estimator):
 
 
 def _preprocessing_of(estimator):
-    try:
-        return estimator.preprocessing_
-    except AttributeError:
-        pass
-    encoder = getattr(getattr(estimator, "embedder_", None), "encoder_", None)
-    if encoder is not None:
-        return encoder.preprocessing
-    raise ValueError(
-        f"{type(estimator).__name__} has no image preprocessing (preprocessing_ or "
-        "embedder_.encoder_): was it fitted on images?"
-    )
+    prep = getattr(estimator, "preprocessing_", None)
+    if prep is None:
+        raise ValueError(
+            f"{type(estimator).__name__} has no image preprocessing "
+            "(preprocessing_ is None): was it fitted on images?"
+        )
+    return prep
 
 
 def _output_names(estimator):

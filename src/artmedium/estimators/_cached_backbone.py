@@ -1,4 +1,6 @@
-"""Images -> tensors a trainable head consumes, computed once and cached per image.
+"""A backbone that runs images in batches up to a stage, caching its frozen part.
+
+Images -> tensors a trainable head consumes, computed once and cached per image.
 
 When the first stages of a backbone are frozen, their output for a given image
 never changes, so it is computed once per image (not once per epoch) and, with
@@ -22,8 +24,31 @@ from artmedium.nets import get_backbone
 POOLED = None  # ``stop`` value meaning "the pooled feature vector"
 
 
-class Encoder:
-    """A frozen backbone prefix applied to images in batches, with a per-image cache.
+def cached_backbone(est, *, weights, seed):
+    """The :class:`CachedBackbone` of an image estimator, from its parameters.
+
+    The one place an estimator's ``backbone``, ``image_size``, ``batch_size``,
+    ``n_jobs``, ``memory`` and ``device`` become a network: ``fit`` passes the
+    estimator's ``weights``, loading passes None (the saved tensors follow).
+    """
+    return CachedBackbone(
+        est.backbone,
+        weights,
+        image_size=est.image_size,
+        batch_size=est.batch_size,
+        n_jobs=est.n_jobs,
+        memory=est.memory,
+        device=est.device,
+        random_state=seed,
+    )
+
+
+class CachedBackbone:
+    """A backbone network run on images in batches up to a stage, with a cache.
+
+    What image estimators hold as ``backbone_``: the network (``network``), the
+    preprocessing its input needs, and a per-image cache of what its frozen
+    first stages produce (``memory``).
 
     Parameters
     ----------
@@ -61,12 +86,12 @@ class Encoder:
             # A randomly initialised backbone must be reproducible too.
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(random_state)
-                self.backbone = get_backbone(backbone, weights=weights)
+                self.network = get_backbone(backbone, weights=weights)
         else:
-            self.backbone = get_backbone(backbone, weights=weights)
-        self.backbone.eval().requires_grad_(False)
-        self.backbone.to(device=device, memory_format=torch.channels_last)
-        preprocessing = self.backbone.preprocessing
+            self.network = get_backbone(backbone, weights=weights)
+        self.network.eval().requires_grad_(False)
+        self.network.to(device=device, memory_format=torch.channels_last)
+        preprocessing = self.network.preprocessing
         if image_size is not None:
             # Keep the backbone's resize-to-crop ratio (256/224 for ImageNet models).
             size = int(image_size)
@@ -85,7 +110,7 @@ class Encoder:
 
     @property
     def n_stages(self):
-        return len(self.backbone.stages)
+        return len(self.network.stages)
 
     @property
     def fingerprint(self):
@@ -94,11 +119,11 @@ class Encoder:
         if self._fingerprint is None:
             digest = hashlib.sha256()
             digest.update(f"reader={READER_VERSION}|".encode())
-            digest.update(self.backbone.name.encode())
+            digest.update(self.network.name.encode())
             digest.update(
                 json.dumps(self.preprocessing.to_dict(), sort_keys=True).encode()
             )
-            for name, tensor in self.backbone.state_dict().items():
+            for name, tensor in self.network.state_dict().items():
                 digest.update(name.encode())
                 digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
             self._fingerprint = digest.hexdigest()
@@ -125,19 +150,19 @@ class Encoder:
             # evidence intact and can be precomputed: each image yields two vectors.
             batch = torch.cat([batch, torch.flip(batch, dims=[-1])])
         if stop is POOLED:
-            out = self.backbone(batch)
+            out = self.network(batch)
         elif stop == 0:
             out = batch
         else:
-            out = self.backbone.forward_until(batch, stop)
+            out = self.network.forward_until(batch, stop)
         out = out.float().contiguous().cpu()
         if views == 2:
             n = len(out) // 2
             out = torch.stack([out[:n], out[n:]], dim=1)
         return out
 
-    def encode(self, sources, *, stop=POOLED, views=1, dtype=torch.float32):
-        """Encode ``sources`` into one tensor, stopping after ``stop`` stages.
+    def activations(self, sources, *, stop=POOLED, views=1, dtype=torch.float32):
+        """Run ``sources`` through the network into one tensor, up to ``stop``.
 
         Parameters
         ----------
