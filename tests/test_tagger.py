@@ -234,3 +234,55 @@ def test_to_torch_reproduces_predict_proba(mode):
     np.testing.assert_allclose(proba[:, learned], expected[:, learned], atol=1e-5)
     if mode == "independent":
         assert (proba[:, 2] < 1e-6).all()
+
+
+def test_min_support_drops_rare_combinations_from_decoding():
+    X, Y = exclusive_tags()
+    # Three rows where both tags are present: a combination seen 3 times.
+    Y = Y.copy()
+    Y[:3] = 1
+    seen = {tuple(r) for r in passthrough().fit(X, Y).combinations_.tolist()}
+    assert (1, 1) in seen
+    strict = passthrough(min_support=4).fit(X, Y)
+    assert (1, 1) not in {tuple(r) for r in strict.combinations_.tolist()}
+    assert (strict.combination_counts_ >= 4).all()
+    # Decoding never predicts a combination below the support, even where both
+    # tags are likely.
+    assert not (strict.decode_proba([[0.99, 0.99]]) == [[1, 1]]).all()
+    with pytest.raises(ValueError, match="min_support=1000"):
+        passthrough(min_support=1000).fit(X, Y)
+
+
+@pytest.mark.parametrize("mode", ["independent", "joint"])
+def test_sample_weight_is_repetition(mode):
+    X, Y = exclusive_tags(n=60)
+    weights = np.random.RandomState(0).randint(0, 3, len(Y))
+    repeated = np.repeat(np.arange(len(Y)), weights)
+    params = {"mode": mode, "max_epochs": 20, "batch_size": 1000, "random_state": 0}
+    weighted = passthrough(**params).fit(X, Y, sample_weight=weights)
+    copies = passthrough(**params).fit(X[repeated], Y[repeated])
+    np.testing.assert_allclose(
+        weighted.predict_proba(X), copies.predict_proba(X), atol=1e-4
+    )
+    np.testing.assert_array_equal(weighted.combinations_, copies.combinations_)
+    plain = passthrough(**params).fit(X, Y)
+    assert not np.allclose(weighted.predict_proba(X), plain.predict_proba(X))
+
+
+def test_tag_names_from_any_array_like():
+    """np.shape on an object exposing only __array__ used to fail."""
+
+    class OnlyArray:  # as sklearn's _NotAnArray: no numpy functions, only __array__
+        def __init__(self, data):
+            self.data = np.asarray(data)
+
+        def __array__(self, dtype=None, copy=None):
+            return self.data
+
+        def __array_function__(self, func, types, args, kwargs):
+            raise TypeError(f"no {func.__name__} on this array-like")
+
+    X, Y = exclusive_tags(n=40)
+    tagger = MediumTagger(embedder="passthrough", decode="independent")
+    assert tagger._tag_names_for(OnlyArray(Y)) == ["tag0", "tag1"]
+    assert tagger._tag_names_for(OnlyArray(Y[:, 0])) == ["tag0"]

@@ -89,7 +89,7 @@ _RESET_TO_NONE = ("memory",)
 # folder, code to call, processes and threads (and ``device``, the caller's).
 _CALLER_SET = ("memory", "callbacks", "n_jobs")
 # ``weights`` values kept on load: names. A path would be read on a refit.
-_WEIGHT_NAMES = (None, "imagenet")
+_WEIGHT_NAMES = (None, "auto", "imagenet")
 
 
 def _nested_classes():

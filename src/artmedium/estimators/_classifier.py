@@ -15,7 +15,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _num_samples,
+    check_is_fitted,
+    validate_data,
+)
 from torch import nn
 
 from artmedium._state import (
@@ -35,7 +40,12 @@ from artmedium.estimators._cached_backbone import (
 )
 from artmedium.estimators._class_tags import class_tag_names
 from artmedium.estimators._inputs import FEATURES, as_image_input, check_labels
-from artmedium.estimators._modules import Standardize, TrainableNet, make_head
+from artmedium.estimators._modules import (
+    Standardize,
+    TrainableNet,
+    WeightedNeuralNetClassifier,
+    make_head,
+)
 
 _OPTIMIZERS = {
     "sgd": torch.optim.SGD,
@@ -94,8 +104,11 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
     ----------
     backbone : str, default="efficientnet_lite0"
         A registered backbone (:func:`artmedium.nets.list_backbones`).
-    weights : None, "imagenet" or path, default="imagenet"
-        Initial backbone weights; see :func:`artmedium.nets.get_backbone`.
+    weights : "auto", None, "imagenet" or path, default="auto"
+        Initial backbone weights: ``"auto"`` is ImageNet weights where the
+        backbone has them (``efficientnet_lite0``, ``resnet18``) and a seeded
+        random initialisation otherwise (``simple_cnn``); ``weights_`` says
+        which was used. See :func:`artmedium.nets.get_backbone`.
     freeze : "backbone", "none" or int, default="backbone"
         What trains: only the head, everything, or the head and the last ``k``
         backbone stages. Frozen stages run once per image (cached with
@@ -155,6 +168,9 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         stages (None when fitted on features).
     preprocessing_ : artmedium.io.Preprocessing or None
         How images become the network's input (None when fitted on features).
+    weights_ : None, "imagenet" or str
+        The backbone weights ``fit`` started from: ``"imagenet"``, a weights
+        file, or None for a random initialisation (and when fitted on features).
     n_features_in_ : int
         Only when fitted on 2-D features.
 
@@ -204,7 +220,7 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         backbone="efficientnet_lite0",
-        weights="imagenet",
+        weights="auto",
         freeze="backbone",
         augment=False,
         lr=0.01,
@@ -279,6 +295,7 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
             self.backbone_ = cached_backbone(
                 self, weights=self.weights, seed=self._seed
             )
+            self.weights_ = self.backbone_.network.weights
             n_trainable = resolve_freeze(self.freeze, self.backbone_.n_stages)
             n_frozen = self.backbone_.n_stages - n_trainable
             self._set_start(POOLED if n_trainable == 0 else n_frozen)
@@ -297,7 +314,7 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         return out, "images"
 
     # --------------------------------------------------------------------- fit
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the network on images (or features) ``X`` and labels ``y``.
 
         Parameters
@@ -306,6 +323,12 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
             See the class docstring.
         y : array-like of shape (n_samples,)
             Labels: strings, ints or any hashable.
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Non-negative weight of each image in the loss (and in the feature
+            standardisation of the head): weighting an image by 2 is training
+            on it twice. Weights that balance artists rather than images are a
+            way to recognise media rather than hands (see the user guide).
+            Combined with ``class_weight`` by multiplication.
 
         Returns
         -------
@@ -347,30 +370,37 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
                 f"{classes.tolist()}."
             )
         y_enc = self._label_encoder.transform(y).astype(np.int64)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, y, dtype=np.float32, ensure_non_negative=True
+            )
         self._seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         self.backbone_ = None
+        self.weights_ = None
         self.start_ = POOLED
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self._seed)
             Xt, mode = self._encode(X, reset=True)
-            module = self._build_module(Xt, len(classes))
-            weight = self._loss_weights(y_enc, classes)
+            module = self._build_module(Xt, len(classes), sample_weight=sample_weight)
+            weight = self._loss_weights(y_enc, classes, sample_weight)
             train_split = None
             if self.validation_fraction:
                 train_split = ValidSplit(
                     self.validation_fraction, stratified=True, random_state=self._seed
                 )
             self.net_ = self._make_net(module, len(classes), weight, train_split)
-            self.net_.fit(Xt, y_enc)
+            if sample_weight is None:
+                self.net_.fit(Xt, y_enc)
+            else:  # skorch hands dict entries to forward() and to get_loss's X
+                weights = torch.from_numpy(sample_weight)
+                self.net_.fit({"x": Xt, "sample_weight": weights}, y_enc)
         self.classes_ = classes
         self.input_mode_ = mode
         return self
 
     def _make_net(self, module, n_classes, weight=None, train_split=None):
-        from skorch import NeuralNetClassifier
-
-        return NeuralNetClassifier(
+        return WeightedNeuralNetClassifier(
             module,
             criterion=nn.CrossEntropyLoss,
             criterion__weight=weight,
@@ -411,6 +441,7 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
                 else None
             ),
             "preprocessing": self.preprocessing_.to_dict() if images else None,
+            "weights": self.weights_ if self.weights_ in (None, "imagenet") else "file",
         }
         modules = {"head": self.net_.module_.head}
         if images:
@@ -461,7 +492,12 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         classes = labels_from_json(fields["classes"], f"{where}.classes")
         if len(classes) < 2:
             raise ValueError(f"{where}.classes must hold at least 2 labels")
+        # Models saved before weights_ existed do not say: None (unknown).
+        weights = fields.get("weights")
+        if weights not in (None, "imagenet", "file"):
+            raise ValueError(f"{where}.weights must be null, 'imagenet' or 'file'")
         est = cls(**params)
+        est.weights_ = weights
         est._seed = check_int(fields["seed"], f"{where}.seed", 0, 2**32 - 1)
         est._label_encoder = LabelEncoder()
         est._label_encoder.classes_ = classes
@@ -501,12 +537,13 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
             params["optimizer__momentum"] = self.momentum
         return params
 
-    def _loss_weights(self, y_enc, classes):
+    def _loss_weights(self, y_enc, classes, sample_weight=None):
         if self.class_weight is None:
             return None
         if isinstance(self.class_weight, str) and self.class_weight == "balanced":
+            extra = {} if sample_weight is None else {"sample_weight": sample_weight}
             w = compute_class_weight(
-                "balanced", classes=np.arange(len(classes)), y=y_enc
+                "balanced", classes=np.arange(len(classes)), y=y_enc, **extra
             )
         elif isinstance(self.class_weight, dict):
             unknown = set(self.class_weight) - set(classes.tolist())
@@ -522,7 +559,7 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
             )
         return torch.as_tensor(w, dtype=torch.float32)
 
-    def _build_module(self, Xt, n_classes, *, n_features=None):
+    def _build_module(self, Xt, n_classes, *, n_features=None, sample_weight=None):
         # Xt=None builds the structure only (load_model fills in the tensors).
         if self.start_ is POOLED:
             if Xt is None:
@@ -530,7 +567,8 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
                 standardize = Standardize(torch.zeros(dim), torch.ones(dim))
             else:
                 feats = Xt[:, 0] if Xt.ndim == 3 else Xt
-                dim, standardize = feats.shape[1], Standardize.fit(feats)
+                standardize = Standardize.fit(feats, sample_weight)
+                dim = feats.shape[1]
             head = make_head(
                 dim, n_classes, dropout=self.dropout, standardize=standardize
             )
@@ -613,22 +651,6 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         """
         logits = self._logits(X)  # checks fitted before classes_ is touched
         return self.classes_[np.argmax(logits, axis=1)]
-
-    def score(self, X, y, sample_weight=None):
-        """Accuracy on ``(X, y)``; labels never seen in ``fit`` are an error.
-
-        Returns
-        -------
-        float
-        """
-        check_is_fitted(self)
-        unseen = np.setdiff1d(np.unique(np.asarray(y)), self.classes_)
-        if unseen.size:
-            raise ValueError(
-                f"y contains labels not seen during fit: {unseen.tolist()[:10]}; "
-                f"known labels are {self.classes_.tolist()}."
-            )
-        return super().score(X, y, sample_weight=sample_weight)
 
 
 class _ImageToLogits(nn.Module):

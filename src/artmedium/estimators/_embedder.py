@@ -41,8 +41,10 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     ----------
     backbone : str, default="efficientnet_lite0"
         A registered backbone (:func:`artmedium.nets.list_backbones`).
-    weights : None, "imagenet" or path, default="imagenet"
-        Backbone weights; see :func:`artmedium.nets.get_backbone`.
+    weights : "auto", None, "imagenet" or path, default="auto"
+        Backbone weights: ``"auto"`` is ImageNet weights where the backbone has
+        them and a seeded random initialisation otherwise; ``weights_`` says
+        which was used. See :func:`artmedium.nets.get_backbone`.
     image_size : int or None, default=None
         Input size; ``None`` uses the backbone's (224).
     image_shape : tuple or None, default=None
@@ -68,6 +70,9 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         The backbone network, its preprocessing and its cache.
     preprocessing_ : artmedium.io.Preprocessing
         How images become the network's input.
+    weights_ : None, "imagenet" or str
+        The backbone weights in use: ``"imagenet"``, a weights file, or None
+        for a random initialisation.
     n_features_out_ : int
         Length of the feature vectors.
 
@@ -97,7 +102,7 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     def __init__(
         self,
         backbone="efficientnet_lite0",
-        weights="imagenet",
+        weights="auto",
         image_size=None,
         image_shape=None,
         batch_size=32,
@@ -138,6 +143,7 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             validate_data(self, inp.data, reset=True, dtype=np.float32)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         self.backbone_ = cached_backbone(self, weights=self.weights, seed=seed)
+        self.weights_ = self.backbone_.network.weights
         if inp.kind == FEATURES:  # fail at fit, not transform, on a bad image_shape
             prep = self.backbone_.preprocessing
             flat_rows_to_images(inp.data[:1], self.image_shape, 8, prep.mean, prep.std)
@@ -163,6 +169,7 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             "n_features_in": (
                 int(self.n_features_in_) if hasattr(self, "n_features_in_") else None
             ),
+            "weights": self.weights_ if self.weights_ in (None, "imagenet") else "file",
         }
         info = {"backbone": self.backbone, "preprocessing": fields["preprocessing"]}
         return State(fields, modules={"backbone": self.backbone_.network}, info=info)
@@ -184,7 +191,11 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         prep = preprocessing_from_json(
             fields["preprocessing"], f"{where}.preprocessing"
         )
+        weights = fields.get("weights")  # absent from models saved before it
+        if weights not in (None, "imagenet", "file"):
+            raise ValueError(f"{where}.weights must be null, 'imagenet' or 'file'")
         emb = cls(**{**params, "device": device})
+        emb.weights_ = weights
         n_features_in = check_int(
             fields["n_features_in"], f"{where}.n_features_in", 1, MAX_FEATURES
         )

@@ -1,7 +1,50 @@
-"""The torch modules skorch trains: the part of a network after its cached prefix."""
+"""The torch modules skorch trains (the part of a network after its cached
+prefix), and the skorch nets that train them with per-sample weights."""
 
 import torch
+from skorch import NeuralNet, NeuralNetClassifier
 from torch import nn
+
+
+def _weighted_mean(losses, X, extra=None):
+    """``sum(w * loss) / sum(w)``: a weight of k is the sample repeated k times."""
+    weight = torch.as_tensor(X["sample_weight"], device=losses.device)
+    if extra is not None:
+        weight = weight * extra
+    return (weight * losses).sum() / weight.sum().clamp_min(1e-12)
+
+
+def _weighted(X):
+    return isinstance(X, dict) and "sample_weight" in X
+
+
+class WeightedNeuralNetClassifier(NeuralNetClassifier):
+    """skorch's classifier; given ``{"x": ..., "sample_weight": ...}``, its
+    cross-entropy weighs each sample (and still its class, as
+    ``CrossEntropyLoss(weight=...)`` does)."""
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        if not _weighted(X):
+            return super().get_loss(y_pred, y_true, X=X, training=training)
+        y_true = torch.as_tensor(y_true, device=y_pred.device)
+        losses = nn.functional.cross_entropy(y_pred, y_true, reduction="none")
+        class_weight = self.criterion_.weight
+        extra = None if class_weight is None else class_weight[y_true]
+        return _weighted_mean(losses, X, extra)
+
+
+class WeightedBCENet(NeuralNet):
+    """skorch's net with a BCE loss (one sigmoid per tag); given a dict with
+    ``sample_weight``, the mean over tags, then the weighted mean over samples."""
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        if not _weighted(X):
+            return super().get_loss(y_pred, y_true, X=X, training=training)
+        y_true = torch.as_tensor(y_true, device=y_pred.device)
+        losses = nn.functional.binary_cross_entropy_with_logits(
+            y_pred, y_true, reduction="none"
+        ).mean(dim=1)
+        return _weighted_mean(losses, X)
 
 
 class Standardize(nn.Module):
@@ -21,13 +64,31 @@ class Standardize(nn.Module):
         return (x - self.mean) / self.scale
 
     @classmethod
-    def fit(cls, features):
-        """Mean and standard deviation per feature; zero variance maps to 1."""
+    def fit(cls, features, sample_weight=None):
+        """Mean and standard deviation per feature; zero variance maps to 1.
+
+        With ``sample_weight``, the weighted mean and standard deviation (a
+        weight of k counts a row k times).
+        """
         features = torch.as_tensor(features, dtype=torch.float32)
-        mean = features.mean(dim=0)
-        scale = features.std(dim=0, unbiased=False)
+        if sample_weight is None:
+            mean = features.mean(dim=0)
+            scale = features.std(dim=0, unbiased=False)
+        else:
+            w = torch.as_tensor(sample_weight, dtype=torch.float32)[:, None]
+            w = w / w.sum().clamp_min(1e-12)
+            mean = (w * features).sum(dim=0)
+            scale = (w * (features - mean) ** 2).sum(dim=0).sqrt()
         scale = torch.where(scale > 1e-8, scale, torch.ones_like(scale))
         return cls(mean, scale)
+
+
+class Head(nn.Sequential):
+    """A sequential head; a weighted fit hands it ``sample_weight``, which only
+    the loss uses (skorch passes every entry of a dict ``X`` to ``forward``)."""
+
+    def forward(self, x, sample_weight=None):
+        return super().forward(x)
 
 
 def make_head(in_features, n_outputs, *, dropout=0.0, standardize=None):
@@ -36,7 +97,7 @@ def make_head(in_features, n_outputs, *, dropout=0.0, standardize=None):
     if dropout:
         layers.append(nn.Dropout(float(dropout)))
     layers.append(nn.Linear(int(in_features), int(n_outputs)))
-    return nn.Sequential(*layers)
+    return Head(*layers)
 
 
 class TrainableNet(nn.Module):
@@ -86,7 +147,8 @@ class TrainableNet(nn.Module):
         else:
             self.mean = self.std = None
 
-    def forward(self, x):
+    def forward(self, x, sample_weight=None):
+        # sample_weight arrives with x when fit is weighted; only the loss uses it.
         x = x.float()
         if self.start is None:
             if x.ndim == 3:  # (n, views, d): a precomputed flip per image

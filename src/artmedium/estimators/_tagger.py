@@ -9,7 +9,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multioutput import MultiOutputClassifier
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _num_samples,
+    check_is_fitted,
+    validate_data,
+)
 
 from artmedium._state import (
     MAX_FEATURES,
@@ -23,7 +28,7 @@ from artmedium._state import (
 from artmedium.datasets import POSTER_TAGS, tag_matrix, tags_to_medium
 from artmedium.estimators._embedder import ImageEmbedder
 from artmedium.estimators._inputs import FEATURES, as_image_input, check_labels
-from artmedium.estimators._modules import Standardize, make_head
+from artmedium.estimators._modules import Standardize, WeightedBCENet, make_head
 
 
 def _as_tag_matrix(y, tag_names):
@@ -49,7 +54,8 @@ def _as_tag_matrix(y, tag_names):
     if arr.dtype.kind == "c" or not np.isin(arr, (0, 1)).all():
         raise ValueError(
             "y must contain only 0 and 1 (tag absent / present); a multiclass or "
-            "continuous target is not a tag matrix."
+            "continuous target is not a tag matrix. Only binary classification is "
+            "supported, per tag."
         )
     return arr.astype(np.int64)
 
@@ -64,21 +70,23 @@ class _JointTagNet:
         self.seed = seed
         self.verbose = verbose
 
-    def fit(self, features, Y):
+    def fit(self, features, Y, sample_weight=None):
         features = torch.as_tensor(features, dtype=torch.float32)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            head = make_head(
-                features.shape[1], Y.shape[1], standardize=Standardize.fit(features)
-            )
+            standardize = Standardize.fit(features, sample_weight)
+            head = make_head(features.shape[1], Y.shape[1], standardize=standardize)
             self.net_ = self._make_net(head)
-            self.net_.fit(features, torch.as_tensor(Y, dtype=torch.float32))
+            targets = torch.as_tensor(Y, dtype=torch.float32)
+            if sample_weight is None:
+                self.net_.fit(features, targets)
+            else:
+                weights = torch.as_tensor(sample_weight, dtype=torch.float32)
+                self.net_.fit({"x": features, "sample_weight": weights}, targets)
         return self
 
     def _make_net(self, head):
-        from skorch import NeuralNet
-
-        return NeuralNet(
+        return WeightedBCENet(
             head,
             criterion=torch.nn.BCEWithLogitsLoss,
             optimizer=torch.optim.Adam,
@@ -224,15 +232,20 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = False
         tags.input_tags.string = True
+        # A 1-D y is one 0/1 tag (or medium descriptions); a multiclass label
+        # vector (0, 1, 2, ...) is not a tag matrix and is refused.
+        tags.classifier_tags.multi_class = False
         return tags
 
     def _tag_names_for(self, y):
         if self.tag_names is not None:
             return [str(t) for t in self.tag_names]
-        shape = np.shape(y)
-        if len(shape) == 2 and shape[1] != len(POSTER_TAGS):
-            return [f"tag{j}" for j in range(shape[1])]
-        if len(shape) == 1 and np.asarray(y).dtype.kind not in "OUS":
+        # np.asarray, not np.shape: y may be any array-like (a list, a Series,
+        # an object exposing only __array__).
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] != len(POSTER_TAGS):
+            return [f"tag{j}" for j in range(y.shape[1])]
+        if y.ndim == 1 and y.dtype.kind not in "OUS":
             return ["tag0"]  # a 1-D 0/1 vector: one tag
         return list(POSTER_TAGS)
 
@@ -252,7 +265,7 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
             return self.embedder_.fit_transform(X)
         return self.embedder_.transform(X)
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit one classifier per tag.
 
         Parameters
@@ -262,6 +275,11 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples, n_tags) or (n_samples,)
             A 0/1 tag matrix, or medium descriptions converted with
             :func:`artmedium.datasets.medium_to_tags`.
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Non-negative weight of each sample, passed to every tag's classifier
+            (which must accept ``sample_weight``) or used in the joint network's
+            loss. Samples of weight 0 count for nothing, also not for
+            ``combinations_`` and ``constant_tags_``.
 
         Returns
         -------
@@ -293,6 +311,14 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
                 "X and y have inconsistent numbers of samples: "
                 f"{_num_samples(X)} and {len(Y)}."
             )
+        fit_params = {}
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, Y, dtype=np.float64, ensure_non_negative=True
+            )
+            fit_params["sample_weight"] = sample_weight
+        # What the training data shows: rows of weight 0 show nothing.
+        shown = Y if sample_weight is None else Y[sample_weight > 0]
         features = self._embed(X, fit=True)
         self.constant_tags_ = {}
         if self.mode == "joint":
@@ -303,7 +329,7 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
                 batch_size=self.batch_size,
                 seed=seed,
                 verbose=self.verbose,
-            ).fit(features, Y)
+            ).fit(features, Y, **fit_params)
         else:
             base = self.estimator
             if base is None:
@@ -311,17 +337,21 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
             # A tag that is always absent (or present) in the training data has no
             # classifier to learn: it is predicted as that constant.
             self.constant_tags_ = {
-                j: int(Y[0, j]) for j in range(Y.shape[1]) if len(set(Y[:, j])) == 1
+                j: int(shown[0, j])
+                for j in range(Y.shape[1])
+                if len(set(shown[:, j])) == 1
             }
             self._learned = [
                 j for j in range(Y.shape[1]) if j not in self.constant_tags_
             ]
             if not self._learned:
-                raise ValueError("every tag is constant in y: nothing to learn.")
+                raise ValueError(
+                    "every tag is constant in y (one class per tag): nothing to learn."
+                )
             self.estimator_ = MultiOutputClassifier(base, n_jobs=self.n_jobs)
-            self.estimator_.fit(features, Y[:, self._learned])
+            self.estimator_.fit(features, Y[:, self._learned], **fit_params)
         self.classes_ = [np.array([0, 1])] * Y.shape[1]
-        combos, counts = np.unique(Y, axis=0, return_counts=True)
+        combos, counts = np.unique(shown, axis=0, return_counts=True)
         self.combinations_ = combos[counts >= self.min_support]
         if len(self.combinations_) == 0:
             raise ValueError(

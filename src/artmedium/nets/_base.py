@@ -185,6 +185,21 @@ class Backbone(nn.Module):
         return self
 
     # ------------------------------------------------------------------ weights
+    #: What :meth:`load_weights` loaded last: None (random), "imagenet" or a path.
+    weights = None
+
+    @classmethod
+    def has_imagenet_weights(cls):
+        """Whether this backbone has ImageNet weights (what ``"auto"`` loads).
+
+        Examples
+        --------
+        >>> from artmedium.nets import get_backbone
+        >>> type(get_backbone("simple_cnn")).has_imagenet_weights()
+        False
+        """
+        return cls._imagenet_state_dict is not Backbone._imagenet_state_dict
+
     def _imagenet_state_dict(self):
         """The original ImageNet checkpoint (in its own key names) and its source."""
         raise ValueError(
@@ -201,8 +216,11 @@ class Backbone(nn.Module):
 
         Parameters
         ----------
-        weights : None, "imagenet", str or os.PathLike
-            ``None`` keeps the current (random) weights. A path names a
+        weights : None, "auto", "imagenet", str or os.PathLike
+            ``None`` keeps the current (random) weights. ``"auto"`` means
+            ``"imagenet"`` for a backbone that has ImageNet weights
+            (:meth:`has_imagenet_weights`) and None otherwise; the choice is
+            recorded in ``weights``. A path names a
             ``torch.save``-d state dict (read with ``weights_only=True``) or a
             ``.safetensors`` file, in the backbone's own key names
             (``backbone.state_dict()``) or in those of the original model
@@ -238,7 +256,10 @@ class Backbone(nn.Module):
         ...     zip(net.state_dict().values(), twin.state_dict().values()))
         True
         """
+        if isinstance(weights, str) and weights == "auto":
+            weights = "imagenet" if self.has_imagenet_weights() else None
         if weights is None:
+            self.weights = None
             return self
         if isinstance(weights, str) and weights == "imagenet":
             state, source = self._imagenet_state_dict()
@@ -256,6 +277,7 @@ class Backbone(nn.Module):
                 f"got {type(weights).__name__}: {weights!r}."
             )
         self._load_checked(state, source=source)
+        self.weights = weights if isinstance(weights, str) else os.fspath(weights)
         return self
 
     def _load_checked(self, state, *, source):

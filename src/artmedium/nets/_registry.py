@@ -93,8 +93,10 @@ def get_backbone(name, *, weights=None):
     name : str
         A name from :func:`list_backbones`: ``"simple_cnn"``, ``"resnet18"``,
         ``"efficientnet_lite0"`` or one added with :func:`register_backbone`.
-    weights : None, "imagenet", str or os.PathLike, default=None
+    weights : None, "auto", "imagenet", str or os.PathLike, default=None
         ``None``: random initialisation (seed with ``torch.manual_seed``).
+        ``"auto"``: ``"imagenet"`` where the backbone has ImageNet weights,
+        random otherwise (the instance's ``weights`` says which).
         ``"imagenet"``: the backbone's ImageNet weights (resnet18: downloaded by
         torchvision, or found in its cache; efficientnet_lite0: from the
         ``artmedium[pretrained]`` extra; simple_cnn has none). A path: a
