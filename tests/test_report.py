@@ -210,3 +210,20 @@ def test_report_needs_a_fitted_probabilistic_estimator(toy):
 
     with pytest.raises(TypeError, match="predict_proba"):
         evaluation_report(NoProba().fit(X, y), X, y)
+
+
+def test_per_class_accuracy_is_recall_per_class():
+    from sklearn.metrics import recall_score
+
+    from artmedium.metrics import per_class_accuracy
+
+    y_true = ["oil", "oil", "ink", "ink", "ink", "chalk"]
+    y_pred = ["oil", "ink", "ink", "oil", "ink", "ink"]
+    labels = ["chalk", "ink", "oil", "woodcut"]  # woodcut: never in y_true
+    report = per_class_accuracy(y_true, y_pred, labels=labels)
+    assert list(report["per_class"]) == labels
+    expected = recall_score(y_true, y_pred, labels=labels[:3], average=None)
+    got = [report["per_class"][label]["accuracy"] for label in labels[:3]]
+    np.testing.assert_allclose(got, expected)
+    assert [report["per_class"][label]["support"] for label in labels] == [1, 3, 2, 0]
+    assert np.isnan(report["per_class"]["woodcut"]["accuracy"])

@@ -147,13 +147,18 @@ def per_class_accuracy(y_true, y_pred, *, labels=None):
         raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} differ")
     if labels is None:
         labels = np.unique(y_true)
-    per_class = {}
-    for label in labels:
-        mask = y_true == label
-        support = int(mask.sum())
-        acc = float((y_pred[mask] == label).mean()) if support else float("nan")
-        key = label.item() if hasattr(label, "item") else label
-        per_class[key] = {"accuracy": acc, "support": support}
+    labels = list(labels)
+    # Accuracy within a class is its recall; a class absent from y_true has none.
+    _, recall, _, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, average=None, zero_division=np.nan
+    )
+    per_class = {
+        (label.item() if hasattr(label, "item") else label): {
+            "accuracy": float(r) if n else float("nan"),
+            "support": int(n),
+        }
+        for label, r, n in zip(labels, recall, support)
+    }
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
