@@ -12,10 +12,8 @@ from torch import nn
 from artmedium.io import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from artmedium.nets import (
     Backbone,
-    MediumNet,
     WeightsUnavailableError,
     _registry,
-    freeze_stages,
     get_backbone,
     list_backbones,
     register_backbone,
@@ -145,13 +143,18 @@ def trainable_stages(net):
 
 @pytest.mark.parametrize("name", BUILTIN)
 @pytest.mark.parametrize("n_trainable", [0, 2])
-def test_freeze_stages_keeps_frozen_batchnorm_statistics(name, n_trainable):
-    net = get_backbone(name)
+def test_frozen_stages_keep_batchnorm_statistics(name, n_trainable):
+    """The estimators freeze stages by requires_grad (MediumClassifier._set_start);
+    a parent's train() must not wake frozen BatchNorm statistics up."""
+    from artmedium.estimators._modules import TrainableNet, make_head
+
+    net = get_backbone(name).requires_grad_(False)
     n = net.n_stages
-    model = freeze_stages(MediumNet(net, 3), n_trainable)
+    for stage in net.stages[n - n_trainable :]:
+        stage.requires_grad_(True)
+    model = TrainableNet(make_head(net.feature_dim, 3), net, start=0)
     assert trainable_stages(net) == [i >= n - n_trainable for i in range(n)]
-    assert all(p.requires_grad for p in model.head.parameters())
-    model.train()  # the parent's train() must not wake frozen stages up
+    model.train()
     assert [s.training for s in net.stages] == [i >= n - n_trainable for i in range(n)]
     frozen = [m for s in net.stages[: n - n_trainable] for m in bn_layers(s)]
     live = [m for s in net.stages[n - n_trainable :] for m in bn_layers(s)]
@@ -167,27 +170,7 @@ def test_freeze_stages_keeps_frozen_batchnorm_statistics(name, n_trainable):
     assert all(
         p.grad is None for s in net.stages[: n - n_trainable] for p in s.parameters()
     )
-    assert model.head.weight.grad is not None
-
-
-@pytest.mark.parametrize("everything", [None, "all", 4])
-def test_freeze_nothing_and_unfreeze(everything):
-    net = freeze_stages(get_backbone("simple_cnn"), 0)
-    assert trainable_stages(net) == [False] * 4
-    freeze_stages(net, everything).train()
-    assert trainable_stages(net) == [True] * 4
-    assert all(m.training for m in net.modules())
-
-
-@pytest.mark.parametrize("bad", [-1, 5, 1.0, True, "none"])
-def test_freeze_stages_rejects_bad_counts(bad):
-    with pytest.raises(ValueError, match=r"n_trainable=.*\[0, 4\]"):
-        freeze_stages(get_backbone("simple_cnn"), bad)
-
-
-def test_freeze_stages_needs_a_backbone():
-    with pytest.raises(TypeError, match="expects a Backbone"):
-        freeze_stages(nn.Linear(2, 2), 0)
+    assert model.head[-1].weight.grad is not None
 
 
 def test_manually_frozen_batchnorm_stays_in_eval():
@@ -196,33 +179,6 @@ def test_manually_frozen_batchnorm_stays_in_eval():
     bn.requires_grad_(False)
     net.train()
     assert not bn.training and net.stages[3][0].training
-
-
-# ----------------------------------------------------------------- MediumNet
-def test_medium_net_logits_and_cut():
-    model = MediumNet(get_backbone("resnet18"), 4, dropout=0.3).eval()
-    x = batch()
-    with torch.inference_mode():
-        logits = model(x)
-        h = model.backbone.forward_until(x, 3)
-        torch.testing.assert_close(model.forward_from(h, 3), logits)
-    assert logits.shape == (2, 4)
-    assert model.head.in_features == 512
-
-
-@pytest.mark.parametrize(
-    ("args", "error", "match"),
-    [
-        ((nn.Conv2d(3, 3, 1), 2), TypeError, "must be a Backbone"),
-        (("simple_cnn", 0), ValueError, "positive int"),
-        (("simple_cnn", 2.0), ValueError, "positive int"),
-        (("simple_cnn", 2, 1.0), ValueError, r"dropout must be in \[0, 1\)"),
-    ],
-)
-def test_medium_net_validates(args, error, match):
-    args = (get_backbone(args[0]) if isinstance(args[0], str) else args[0], *args[1:])
-    with pytest.raises(error, match=match):
-        MediumNet(*args)
 
 
 # ----------------------------------------------------------- weights: files

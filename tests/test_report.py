@@ -46,7 +46,7 @@ def test_most_confused_pairs_on_a_hand_made_confusion():
         ("engraving", "line engraving", 11),
     ]
     assert most_confused_pairs(y_true, y_true) == []
-    with pytest.raises(ValueError, match="k must"):
+    with pytest.raises(ValueError, match="k == 0, must be >= 1"):
         most_confused_pairs(y_true, y_pred, k=0)
 
 

@@ -197,9 +197,12 @@ def test_build_vocabulary_returns_fewer_tags_when_data_has_fewer_terms():
     assert len(build_vocabulary(["Graphite on paper"], n_tags=10)) == 1
 
 
-@pytest.mark.parametrize("n_tags", [0, -1, 2.5, True])
-def test_build_vocabulary_refuses_bad_sizes(n_tags):
-    with pytest.raises(ValueError, match="n_tags"):
+@pytest.mark.parametrize(
+    ("n_tags", "error"),
+    [(0, ValueError), (-1, ValueError), (2.5, TypeError), (True, TypeError)],
+)
+def test_build_vocabulary_refuses_bad_sizes(n_tags, error):
+    with pytest.raises(error, match="n_tags"):
         build_vocabulary(["Graphite on paper"], n_tags=n_tags)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
+from artmedium._validation import check_count
 from artmedium.datasets._vocabulary import POSTER_CLASSES, _as_vocabulary, tag_matrix
 
 __all__ = ["load_tate"]
@@ -287,13 +288,6 @@ def resolve_classes(classes):
     return wanted
 
 
-def _check_count(value, name, *, allow_none):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
 def _descr(summary):
     text = (
         resources.files("artmedium.datasets")
@@ -423,8 +417,8 @@ def load_tate(
     >>> os.path.basename(X[0]), y[0]
     ('A1_8.jpg', 'Graphite on paper')
     """
-    _check_count(n_classes, "n_classes", allow_none=True)
-    _check_count(min_count, "min_count", allow_none=False)
+    check_count(n_classes, "n_classes", allow_none=True)
+    check_count(min_count, "min_count", allow_none=False)
     wanted = resolve_classes(classes)
     vocab = _as_vocabulary(vocabulary)
     if as_frame:

@@ -33,6 +33,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from artmedium._validation import check_count
+
 __all__ = [
     "POSTER_CLASSES",
     "POSTER_TAGS",
@@ -352,12 +354,7 @@ def build_vocabulary(mediums, *, n_tags=10):
     >>> build_vocabulary(["Oil paint on canvas"] * 2 + ["Etching on paper"]).supports
     frozenset({'canvas'})
     """
-    if (
-        isinstance(n_tags, bool)
-        or not isinstance(n_tags, (int, np.integer))
-        or n_tags < 1
-    ):
-        raise ValueError(f"n_tags must be a positive integer, got {n_tags!r}")
+    check_count(n_tags, "n_tags")
     if isinstance(mediums, str):
         raise TypeError("mediums must be a list of descriptions, not one string")
     counts, as_support = Counter(), Counter()

@@ -1,16 +1,10 @@
 """Where a classifier goes wrong: its most confused class pairs and worst images."""
 
-import numbers
-
 import numpy as np
 from sklearn.metrics import confusion_matrix
 from sklearn.utils.validation import check_is_fitted
 
-
-def _check_k(k):
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise ValueError(f"k must be a positive int; got {k!r}")
-    return int(k)
+from artmedium._validation import check_count
 
 
 def _item(value):
@@ -48,7 +42,7 @@ def most_confused_pairs(y_true, y_pred, k=5, *, labels=None, symmetric=False):
     >>> most_confused_pairs(y_true, y_pred, symmetric=True)
     [('engraving', 'line engraving', 3)]
     """
-    k = _check_k(k)
+    k = check_count(k, "k")
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     if labels is None:
@@ -105,7 +99,7 @@ def losses_from_proba(proba, y, classes, k=None):
     # Highest loss first; among equal losses, the earlier image first.
     order = np.lexsort((np.arange(len(y)), -loss))
     if k is not None:
-        order = order[: _check_k(k)]
+        order = order[: check_count(k, "k")]
     return [
         {
             "index": int(i),
@@ -150,6 +144,6 @@ def top_losses(estimator, X, y, *, k=8):
     [(0, 'oil', 'ink'), (2, 'ink', 'oil')]
     """
     check_is_fitted(estimator)
-    k = _check_k(k)
+    k = check_count(k, "k")
     proba = estimator.predict_proba(X)
     return losses_from_proba(proba, y, estimator.classes_, k)

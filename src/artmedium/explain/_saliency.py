@@ -14,11 +14,13 @@ same map alone or inside a batch.
 
 import numbers
 from contextlib import contextmanager
+from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
@@ -381,15 +383,6 @@ def resolve_target(target, names):
     )
 
 
-def _check_positive_int(name, value):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or int(value) < 1
-    ):
-        raise ValueError(f"{name} must be a positive int; got {value!r}")
-
-
 class SaliencyMap(TransformerMixin, BaseEstimator):
     """Saliency maps of a fitted estimator's network: images in, maps out.
 
@@ -476,6 +469,20 @@ default="gradient"
     ((2, 16, 16), True, 1.0)
     """
 
+    _parameter_constraints = {
+        "estimator": "no_validation",  # checked fitted, unwrapped in fit
+        "method": [StrOptions(set(METHODS))],
+        "target": [str, Integral],
+        "layer": "no_validation",  # a name, an index or a module: resolved in fit
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "noise": [Interval(Real, 0, None, closed="left")],
+        "steps": [Interval(Integral, 1, None, closed="left")],
+        "baseline": [StrOptions(set(BASELINES))],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "n_jobs": [None, Integral],
+    }
+
     def __init__(
         self,
         estimator,
@@ -530,16 +537,7 @@ default="gradient"
         -------
         self : SaliencyMap
         """
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}; got {self.method!r}")
-        if self.baseline not in BASELINES:
-            raise ValueError(
-                f"baseline must be one of {BASELINES}; got {self.baseline!r}"
-            )
-        for name in ("n_samples", "steps", "batch_size"):
-            _check_positive_int(name, getattr(self, name))
-        if not (isinstance(self.noise, numbers.Real) and self.noise >= 0):
-            raise ValueError(f"noise must be a number >= 0; got {self.noise!r}")
+        self._validate_params()
         estimator = _unwrap(self.estimator)
         check_is_fitted(estimator)
         self.output_names_ = _output_names(estimator)

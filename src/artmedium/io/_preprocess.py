@@ -16,6 +16,7 @@ from PIL import Image
 from torchvision import tv_tensors
 from torchvision.transforms import InterpolationMode, v2
 
+from artmedium._validation import check_count
 from artmedium.io._read import read_image
 
 #: ImageNet channel means, the statistics every pretrained backbone expects.
@@ -168,16 +169,10 @@ default="bilinear"
     interpolation: str = "bilinear"
 
     def __post_init__(self):
-        def positive_int(name, value):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise TypeError(f"Preprocessing.{name} must be an int, got {value!r}")
-            if value < 1:
-                raise ValueError(f"Preprocessing.{name} must be >= 1, got {value}")
-            return int(value)
-
-        object.__setattr__(self, "size", positive_int("size", self.size))
+        size = check_count(self.size, "Preprocessing.size")
+        object.__setattr__(self, "size", size)
         if self.resize is not None:
-            resize = positive_int("resize", self.resize)
+            resize = check_count(self.resize, "Preprocessing.resize")
             if resize < self.size:
                 raise ValueError(
                     f"Preprocessing.resize ({resize}) must be >= size ({self.size}): "

@@ -32,6 +32,7 @@ from PIL import (
 )
 
 from artmedium._files import NotRegularFileError, open_regular, read_limited
+from artmedium._validation import check_count
 
 #: Formats read_image accepts, as Pillow names them after sniffing the content.
 ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "TIFF", "WEBP", "BMP", "GIF")
@@ -159,13 +160,8 @@ def _check_pixels(source, size, limit):
 
 
 def _validate_options(min_size, max_pixels):
-    for name, value in (("min_size", min_size), ("max_pixels", max_pixels)):
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{name} must be a positive int or None, got {value!r}")
-        if value < 1:
-            raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+    check_count(min_size, "min_size", allow_none=True)
+    check_count(max_pixels, "max_pixels", allow_none=True)
 
 
 # ---------------------------------------------------------------- format sniffing
@@ -699,19 +695,16 @@ def _read_or_error(src, options):
 
 
 def _check_jobs(n_jobs, prefetch):
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)):
-        raise TypeError(f"n_jobs must be an int, got {n_jobs!r}")
+    # -1 means one per core, as in joblib and scikit-learn.
+    n_jobs = check_count(n_jobs, "n_jobs", minimum=-1)
     if n_jobs == -1:
         n_jobs = os.cpu_count() or 1
-    if n_jobs < 1:
-        raise ValueError(f"n_jobs must be >= 1 or -1 (all cores), got {n_jobs}")
+    elif n_jobs == 0:
+        raise ValueError("n_jobs == 0, must be >= 1 or -1 (all cores).")
+    prefetch = check_count(prefetch, "prefetch", minimum=0, allow_none=True)
     if prefetch is None:
         prefetch = 0 if n_jobs == 1 else 2 * n_jobs
-    elif isinstance(prefetch, bool) or not isinstance(prefetch, (int, np.integer)):
-        raise TypeError(f"prefetch must be an int or None, got {prefetch!r}")
-    elif prefetch < 0:
-        raise ValueError(f"prefetch must be >= 0, got {prefetch}")
-    return int(n_jobs), int(prefetch)
+    return n_jobs, prefetch
 
 
 def iter_images(

@@ -1,10 +1,12 @@
-"""CNN backbones by name, and the classifier network built on them.
+"""CNN backbones by name.
 
 A :class:`Backbone` is an ``nn.Module`` made of ordered ``stages`` whose output
 is globally average-pooled to ``feature_dim`` features; it declares the
 :class:`artmedium.io.Preprocessing` its weights expect. Stages are the unit of
-freezing (:func:`freeze_stages`) and of caching (:meth:`Backbone.forward_until`,
-:meth:`Backbone.forward_from`). Three are registered:
+freezing (an estimator's ``freeze``: frozen stages keep their BatchNorm
+statistics, see :meth:`Backbone.train`) and of caching
+(:meth:`Backbone.forward_until`, :meth:`Backbone.forward_from`). Three are
+registered:
 
 - ``simple_cnn``: conv -> BatchNorm -> ReLU -> max-pool blocks, trained from
   scratch (the poster's baseline), 4 stages, 256 features;
@@ -16,15 +18,12 @@ freezing (:func:`freeze_stages`) and of caching (:meth:`Backbone.forward_until`,
 
 # Imported for their side effect: each registers its backbone.
 from artmedium.nets import _efficientnet_lite, _resnet, _simple_cnn  # noqa: F401
-from artmedium.nets._base import Backbone, WeightsUnavailableError, freeze_stages
-from artmedium.nets._medium_net import MediumNet
+from artmedium.nets._base import Backbone, WeightsUnavailableError
 from artmedium.nets._registry import get_backbone, list_backbones, register_backbone
 
 __all__ = [
     "Backbone",
-    "MediumNet",
     "WeightsUnavailableError",
-    "freeze_stages",
     "get_backbone",
     "list_backbones",
     "register_backbone",

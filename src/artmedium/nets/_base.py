@@ -40,7 +40,7 @@ class Backbone(nn.Module):
     activation that can be cached while the first stages are frozen, and
     :meth:`forward_from` finishes the job.
 
-    Stages are also the unit of freezing (:func:`freeze_stages`). In
+    Stages are also the unit of freezing (an estimator's ``freeze``). In
     :meth:`train` mode a stage whose parameters are all frozen stays in eval mode
     (BatchNorm keeps its running statistics, dropout and stochastic depth are
     off), and so does any BatchNorm layer whose own parameters are frozen: a
@@ -379,62 +379,3 @@ def read_state_dict(path):
             f"parameter names to tensors); got {type(state).__name__}."
         )
     return dict(state)
-
-
-def freeze_stages(module, n_trainable):
-    """Freeze a backbone's first stages, leaving its last ``n_trainable`` trainable.
-
-    Frozen parameters get ``requires_grad=False``; the others get
-    ``requires_grad=True`` (so calling it again can unfreeze). Frozen stages are
-    switched to eval mode now and stay there through later ``module.train()``
-    calls (see :meth:`Backbone.train`), so their BatchNorm statistics do not
-    change. A classifier head outside the backbone is left alone.
-
-    Parameters
-    ----------
-    module : Backbone or torch.nn.Module with a ``backbone`` attribute
-        The backbone, or a network holding one (e.g. :class:`MediumNet`).
-    n_trainable : int, "all" or None
-        Number of last stages left trainable: 0 freezes the whole backbone;
-        None, "all" or ``len(stages)`` freezes nothing.
-
-    Returns
-    -------
-    module : torch.nn.Module
-        The same module, for chaining.
-
-    Examples
-    --------
-    >>> from artmedium.nets import get_backbone, freeze_stages
-    >>> net = freeze_stages(get_backbone("simple_cnn"), 1).train()
-    >>> [any(p.requires_grad for p in s.parameters()) for s in net.stages]
-    [False, False, False, True]
-    >>> [s.training for s in net.stages]
-    [False, False, False, True]
-    """
-    backbone = (
-        module if isinstance(module, Backbone) else getattr(module, "backbone", None)
-    )
-    if not isinstance(backbone, Backbone):
-        raise TypeError(
-            "freeze_stages expects a Backbone or a module with a `backbone` "
-            f"attribute; got {type(module).__name__}."
-        )
-    n = backbone.n_stages
-    if n_trainable is None or (isinstance(n_trainable, str) and n_trainable == "all"):
-        n_trainable = n
-    elif (
-        isinstance(n_trainable, bool)
-        or not isinstance(n_trainable, numbers.Integral)
-        or not 0 <= n_trainable <= n
-    ):
-        raise ValueError(
-            f"n_trainable={n_trainable!r} is invalid for backbone "
-            f"{backbone.name!r}: expected None, 'all' or an int in [0, {n}] "
-            "(the number of last stages left trainable)."
-        )
-    n_frozen = n - int(n_trainable)
-    for i, stage in enumerate(backbone.stages):
-        stage.requires_grad_(i >= n_frozen)
-    backbone.train(backbone.training)
-    return module
