@@ -17,6 +17,7 @@ import csv
 import random
 import re
 import socket
+import sys
 import threading
 import time
 from collections import Counter
@@ -501,11 +502,11 @@ def test_progress_bar_only_on_a_terminal(server, tmp_path, monkeypatch, capsys):
     fetch(server, tmp_path / "quiet", verbose=1)
     assert capsys.readouterr().err == ""  # stderr is not a terminal under pytest
     terminal = FakeTerminal()
-    monkeypatch.setattr(fetch_module.sys, "stderr", terminal)
+    monkeypatch.setattr(sys, "stderr", terminal)
     fetch(server, tmp_path / "tty", verbose=1)
     assert "2/2" in terminal.text and terminal.text.endswith("\n")
     silent = FakeTerminal()
-    monkeypatch.setattr(fetch_module.sys, "stderr", silent)
+    monkeypatch.setattr(sys, "stderr", silent)
     fetch(server, tmp_path / "tty0", verbose=0)
     assert silent.text == ""
 
@@ -580,7 +581,7 @@ def interrupt_at_first_result(monkeypatch):
         when.append(time.monotonic())
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fetch_module._Progress, "update", update)
+    monkeypatch.setattr(fetch_module.Progress, "update", update)
     return when
 
 

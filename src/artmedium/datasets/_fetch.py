@@ -12,7 +12,6 @@ Each download is bounded in time (``deadline``) and size (``max_bytes``).
 import os
 import queue
 import re
-import sys
 import threading
 import time
 import urllib.error
@@ -22,6 +21,7 @@ from http.client import HTTPException
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from artmedium._progress import Progress
 from artmedium._version import __version__
 from artmedium.datasets._tate import (
     IMAGES_DIR,
@@ -562,37 +562,6 @@ def _check_positive(value, name, *, number=int, allow_none=False, allow_zero=Fal
         raise ValueError(f"{name} must be a {kind} number, got {value!r}")
 
 
-class _Progress:
-    """A one-line progress counter on stderr, shown only on a terminal."""
-
-    def __init__(self, total, enabled, stream=None):
-        self.stream = stream or sys.stderr
-        self.total = total
-        self.enabled = enabled and total > 0 and self.stream.isatty()
-        self.done = self.failed = 0
-        self._lock = threading.Lock()
-        self._start = time.monotonic()
-
-    def update(self, failed=False):
-        with self._lock:
-            self.done += 1
-            self.failed += failed
-            if self.enabled:
-                width = 30
-                filled = width * self.done // self.total
-                rate = self.done / max(time.monotonic() - self._start, 1e-9)
-                self.stream.write(
-                    f"\rTate thumbnails [{'#' * filled}{'.' * (width - filled)}] "
-                    f"{self.done}/{self.total} ({self.failed} failed, {rate:.1f}/s)"
-                )
-                self.stream.flush()
-
-    def close(self):
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 def fetch_tate(
     *,
     data_home=None,
@@ -793,7 +762,9 @@ def _download_all(jobs, result, n_jobs, verbose, **options):
         threading.Thread(target=work, name=f"artmedium-fetch-{k}", daemon=True)
         for k in range(min(n_jobs, len(jobs)))
     ]
-    progress = _Progress(len(jobs), enabled=verbose > 0)
+    progress = Progress(
+        len(jobs), label="Tate thumbnails", enabled=verbose > 0, leave=True
+    )
     finished = 0
     try:
         for worker in workers:
@@ -804,7 +775,7 @@ def _download_all(jobs, result, n_jobs, verbose, **options):
             if isinstance(outcome, OSError):
                 reason = str(outcome).removeprefix(f"{_shown(url)}: ")
                 result.failed.append(DownloadFailure(url, str(dest), reason))
-                progress.update(failed=True)
+                progress.update(failed=1)
             elif isinstance(outcome, BaseException):
                 raise outcome
             else:
