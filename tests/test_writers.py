@@ -22,6 +22,7 @@ from artmedium._writers import (
     JsonWriter,
     NotRegularFileError,
     TableWriter,
+    display_width,
     escape_text,
     json_text,
     neutralise_formula,
@@ -195,7 +196,8 @@ def test_csv_cells_are_safe_and_give_the_names_back(case):
 @given(rows_and_tags(), st.booleans())
 def test_every_table_row_is_one_safe_line(case, with_tags):
     rows, _, tag_names = case
-    text = run_writer(TableWriter(io.StringIO(), with_tags and bool(tag_names)), rows)
+    writer = TableWriter(io.StringIO(), with_tags=with_tags and bool(tag_names))
+    text = run_writer(writer, rows)
     text.encode("utf-8")
     lines = text.split("\n")
     assert lines[-1] == ""
@@ -343,3 +345,152 @@ def test_commit_is_final(tmp_path):
         raise RuntimeError
     assert path.read_text() == "done"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+# ------------------------------------------------------------------ the table's face
+
+
+def table_row(path, medium="Etching on paper", probability=0.9, alternatives=(),
+              tags=("etching",), error=""):  # fmt: skip
+    top_k = [{"medium": medium, "probability": probability}]
+    top_k += [{"medium": m, "probability": p} for m, p in alternatives]
+    if error:
+        medium, probability, top_k, tags = None, None, [], ()
+    return {"path": path, "medium": medium, "probability": probability,
+            "top_k": top_k, "tags": list(tags), "tag_probabilities": {},
+            "error": error}  # fmt: skip
+
+
+MEDIA = {
+    "Etching on paper": ["etching"],
+    "Graphite and watercolour on paper": ["graphite", "watercolour"],
+    "Oil paint on canvas": ["oil paint", "canvas"],
+}
+LONG_PATH = "/home/someone/Pictures/museum visit 2024/tate britain/N05412_8.jpg"
+
+
+def column_of(line, text):
+    """The terminal column where ``text`` starts in ``line``."""
+    return display_width(line[: line.index(text)])
+
+
+def test_columns_line_up_across_batches(tmp_path):
+    """Issue #13: widths came from the first batch, so later rows misaligned."""
+    first = [table_row("a.jpg")]
+    later = [
+        table_row(
+            "a-much-longer-name.jpg",
+            "Graphite and watercolour on paper",
+            tags=["graphite", "watercolour"],
+        ),
+        table_row("b.jpg", error="not an image"),
+    ]
+    writer = TableWriter(io.StringIO(), top_k=1, with_tags=True,
+                         paths=["a.jpg", "a-much-longer-name.jpg", "b.jpg"],
+                         media=MEDIA)  # fmt: skip
+    writer.write(first)
+    writer.write(later)
+    writer.finish()
+    header, *lines = writer.stream.getvalue().splitlines()
+    medium, probability = column_of(header, "medium"), column_of(header, "prob")
+    assert column_of(lines[0], "Etching") == column_of(lines[1], "Graphite") == medium
+    assert column_of(lines[0], "0.900") == column_of(lines[1], "0.900") == probability
+    assert column_of(lines[2], "error: not an image") == medium
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 100, 160, 200])
+def test_a_table_for_a_terminal_fits_its_width(width):
+    alternatives = [("Oil paint on canvas", 0.05), ("Graphite on paper", 0.03)]
+    rows = [
+        table_row(LONG_PATH, alternatives=alternatives),
+        table_row("short.jpg", "Graphite and watercolour on paper", 0.5,
+                  alternatives, ["graphite", "watercolour"]),
+        table_row(LONG_PATH.replace("N05412", "T0"), error="not an image " * 9),
+    ]  # fmt: skip
+    paths = [r["path"] for r in rows]
+    writer = TableWriter(io.StringIO(), top_k=3, with_tags=True, paths=paths,
+                         media=MEDIA, width=width)  # fmt: skip
+    writer.write(rows[:1])
+    writer.write(rows[1:])
+    header, *lines = writer.stream.getvalue().splitlines()
+    assert len(lines) == 3
+    for line in [header, *lines]:
+        assert display_width(line) <= width - 1, line
+    # A long path keeps its end, the part that tells files apart.
+    assert lines[0].startswith("\u2026") == (width < 200)
+    assert "N05412_8.jpg" in lines[0]
+    assert header.split()[:3] == ["path", "medium", "probability"]
+    assert "0.900" in lines[0] and "0.500" in lines[1]
+    # The alternatives when they fit whole enough, else the tags if they fit.
+    assert ("alternatives" in header) == (width >= 160)
+    assert ("Oil paint on canvas 0.050" in lines[0]) == (width >= 160)
+    assert ("tags" in header) == (width >= 100)
+    # The error, cut at the edge if it must be.
+    assert lines[2].endswith("\u2026") == (width < 200)
+
+
+def test_without_a_width_every_cell_is_whole():
+    row = table_row(LONG_PATH, alternatives=[("Oil paint on canvas", 0.05)])
+    writer = TableWriter(io.StringIO(), top_k=2, with_tags=True, media=MEDIA)
+    writer.write([row])
+    _, line = writer.stream.getvalue().splitlines()
+    assert line.startswith(LONG_PATH)
+    assert line.endswith("Oil paint on canvas 0.050")
+    assert "etching" in line
+
+
+def test_cut_cells_stay_safe_and_wide_characters_count_twice():
+    # Escaped and neutralised first, then cut: the escapes stay whole in what
+    # is kept, and a cut cell starts with the ellipsis, never a formula.
+    names = ["=HYPERLINK(1)" + "x" * 60 + ".png", "\x1b[31m" + "絵" * 40 + ".png"]
+    writer = TableWriter(io.StringIO(), paths=names, media=MEDIA, width=60)
+    writer.write([table_row(n) for n in names])
+    header, *lines = writer.stream.getvalue().splitlines()
+    for line in lines:
+        assert display_width(line) <= 59
+        assert not any(is_unsafe_char(c) for c in line)
+        assert not line.startswith(FORMULA_START)
+        assert line.startswith("\u2026")
+    assert lines[1].split()[0].endswith("絵.png")
+    assert column_of(lines[0], "Etching") == column_of(lines[1], "Etching")
+
+
+def test_the_ellipsis_falls_back_to_dots_where_it_cannot_be_encoded():
+    stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    writer = TableWriter(stream, paths=[LONG_PATH], width=50)
+    writer.write([table_row(LONG_PATH)])
+    stream.flush()
+    assert stream.buffer.getvalue().splitlines()[1].startswith(b"...")
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows_and_tags(), st.integers(1, 200))
+def test_every_table_row_fits_a_terminal_on_one_safe_line(case, width):
+    rows, k, tag_names = case
+    writer = TableWriter(io.StringIO(), top_k=k, with_tags=bool(tag_names),
+                         paths=[r["path"] for r in rows], width=width)  # fmt: skip
+    text = run_writer(writer, rows)
+    lines = text.split("\n")
+    assert len(lines) == len(rows) + 2 and lines[-1] == ""
+    for line in lines[:-1]:
+        assert display_width(line) <= max(width - 1, 0)
+        assert not any(is_unsafe_char(c) for c in line)
+        assert not line.startswith(FORMULA_START)
+
+
+def test_alternatives_are_cut_between_media_not_inside_one():
+    def line(width, alternatives):
+        writer = TableWriter(io.StringIO(), top_k=3, paths=["a.jpg"], media=MEDIA,
+                             width=width)  # fmt: skip
+        writer.write([table_row("a.jpg", alternatives=alternatives)])
+        return writer.stream.getvalue().splitlines()[1]
+
+    oil, graphite = ("Oil paint on canvas", 0.05), ("Graphite on paper", 0.03)
+    assert line(80, [oil, graphite]).endswith("0.900")  # no room worth it
+    assert line(84, [oil, graphite]).endswith("  Oil paint on canvas 0.050, \u2026")
+    whole = "  Oil paint on canvas 0.050, Graphite on paper 0.030"
+    assert line(110, [oil, graphite]).endswith(whole)
+    assert line(200, [oil, graphite]) == line(110, [oil, graphite])
+    # Not even one fits: its name is cut, never its probability.
+    both = ("Graphite and watercolour on paper", 0.05)
+    assert line(84, [both, oil]).endswith("  Graphite and water\u2026 0.050, \u2026")

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import stat
+import unicodedata
 import uuid
 from pathlib import Path
 
@@ -164,7 +165,7 @@ def json_text(value):
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def make_writer(fmt, stream, *, top_k, tag_names):
+def make_writer(fmt, stream, *, top_k, tag_names, paths=None, media=None, width=None):
     """The writer of format ``fmt`` onto the text stream ``stream``.
 
     Parameters
@@ -172,10 +173,13 @@ def make_writer(fmt, stream, *, top_k, tag_names):
     fmt : {"table", "csv", "jsonl", "json"}
     stream : text file
     top_k : int
-        Alternatives per row (the csv columns ``top1`` ... ``top<k>``).
+        Media per row (the csv columns ``top1`` ... ``top<k>``; the table's
+        alternatives column is shown when above 1).
     tag_names : list of str
         The tags reported (csv columns ``tag:<name>``; the table's tags column
         is shown when there are any).
+    paths, media, width
+        For the table only: see :class:`TableWriter`.
 
     Returns
     -------
@@ -188,7 +192,14 @@ def make_writer(fmt, stream, *, top_k, tag_names):
     if fmt == "json":
         return JsonWriter(stream)
     if fmt == "table":
-        return TableWriter(stream, bool(tag_names))
+        return TableWriter(
+            stream,
+            top_k=top_k,
+            with_tags=bool(tag_names),
+            paths=paths,
+            media=media,
+            width=width,
+        )
     raise ValueError(f"unknown output format {fmt!r}; expected one of {FORMATS}")
 
 
@@ -281,57 +292,243 @@ class JsonWriter:
         self.stream.write("\n]\n" if not self.first else "]\n")
 
 
-class TableWriter:
-    """Aligned columns; widths come from the first batch (rows stream after it).
+def _char_width(char):
+    if unicodedata.combining(char) or unicodedata.category(char) in ("Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
 
-    Every cell goes through :func:`text_cell`: one row is one line, with no
-    control character and no cell a spreadsheet would run.
+
+def display_width(text):
+    """How many terminal columns ``text`` takes (after :func:`escape_text`).
+
+    Wide East Asian characters take two, combining marks and format characters
+    none, everything else one.
+
+    Examples
+    --------
+    >>> display_width("scan.jpg"), display_width("絵画.jpg"), display_width("e\u0301")
+    (8, 8, 1)
+    """
+    if text.isascii():
+        return len(text)
+    return sum(map(_char_width, text))
+
+
+def _cut(text, width, ellipsis, *, keep="start"):
+    """``text`` in at most ``width`` columns: its start (or end) and an ellipsis."""
+    if display_width(text) <= width:
+        return text
+    room = width - display_width(ellipsis)
+    if room <= 0:
+        return ellipsis[: max(width, 0)]
+    kept, used = [], 0
+    for char in text if keep == "start" else reversed(text):
+        used += _char_width(char)
+        if used > room:
+            break
+        kept.append(char)
+    if keep == "start":
+        return "".join(kept) + ellipsis
+    return ellipsis + "".join(reversed(kept))
+
+
+# Columns of the alternatives worth showing (a short medium whole: "Lithograph
+# on paper 0.296, …"), and a comfortable width (one or two media).
+_MIN_ALTERNATIVES = 28
+_ALTERNATIVES = 44
+
+
+def _pad(text, width):
+    return text + " " * (width - display_width(text))
+
+
+class TableWriter:
+    """Aligned columns for people: path, medium, probability, tags, alternatives.
+
+    Column widths are set before the first row from what can appear in them
+    (every input path, every medium the model can name and its tags), so rows
+    streamed later line up with the first. Given a ``width`` (a terminal's),
+    the table fits in it, as ``ls`` and ``git`` fit theirs: a long path loses
+    its start (``...ges/N05412_8.jpg``), the tags and then the alternatives are
+    left out when there is no room for them, and the alternatives are cut to
+    the room left. Without a width every cell is written whole. An unreadable
+    input's row shows ``error: <why>`` after its path.
+
+    Every cell goes through :func:`text_cell` before it is cut, so one row is
+    one line, with no control character and no cell a spreadsheet would run;
+    a cut cell starts with the ellipsis, never with a formula character.
+
+    Parameters
+    ----------
+    stream : text file
+    top_k : int, default=1
+        Media per row: the alternatives column shows the ``top_k - 1`` after
+        the first.
+    with_tags : bool, default=False
+        Show the tags column.
+    paths : iterable of str, optional
+        Every path the rows will have; otherwise the first batch sets the width.
+    media : dict, optional
+        Every medium a row can name -> its tags (``BatchPredictor.implied_tags``).
+    width : int, optional
+        The terminal's columns: lines stay shorter than this.
+
+    Examples
+    --------
+    >>> import io
+    >>> row = {"path": "scans/a-long-name.jpg", "medium": "Etching on paper",
+    ...        "probability": 0.9, "top_k": [], "tags": ["etching"], "error": ""}
+    >>> writer = TableWriter(io.StringIO(), width=50)
+    >>> writer.write([row]); writer.finish()
+    >>> print(writer.stream.getvalue(), end="")
+    path                medium            probability
+    …s/a-long-name.jpg  Etching on paper  0.900
     """
 
-    columns = ("path", "medium", "probability", "alternatives", "tags", "error")
-
-    def __init__(self, stream, with_tags):
+    def __init__(
+        self, stream, *, top_k=1, with_tags=False, paths=None, media=None, width=None
+    ):
         self.stream = stream
+        self.top_k = top_k
         self.with_tags = with_tags
-        self.widths = None
+        self.paths = None if paths is None else list(paths)
+        self.media = {} if media is None else dict(media)
+        self.width = width
+        try:
+            "\u2026".encode(getattr(stream, "encoding", None) or "utf-8")
+            self.ellipsis = "\u2026"
+        except (LookupError, UnicodeEncodeError):
+            self.ellipsis = "..."
+        self.columns = None  # [(name, width or None for the last)], set on first rows
 
     def start(self):
         pass
 
     def _cells(self, row):
-        alternatives = ", ".join(
-            f"{a['medium']} {a['probability']:.3f}" for a in row["top_k"][1:]
-        )
-        cells = {
-            "path": row["path"],
-            "medium": "" if row["medium"] is None else str(row["medium"]),
+        if row["error"]:
+            return {
+                "path": text_cell(row["path"]),
+                "error": text_cell(f"error: {row['error']}"),
+            }
+        alternatives = [
+            (text_cell(str(a["medium"])), f"{a['probability']:.3f}")
+            for a in row["top_k"][1:]
+        ]
+        return {
+            "path": text_cell(row["path"]),
+            "medium": text_cell("" if row["medium"] is None else str(row["medium"])),
             "probability": _fmt(row["probability"], 3),
+            "tags": text_cell(", ".join(row["tags"])),
             "alternatives": alternatives,
-            "tags": ", ".join(row["tags"]),
-            "error": row["error"],
         }
-        return [text_cell(cells[c]) for c in self._shown()]
 
-    def _shown(self):
-        return [c for c in self.columns if self.with_tags or c != "tags"]
+    def _layout(self, cells):
+        """The columns shown and their widths, from all that can appear."""
+
+        def widest(name, texts):
+            return max([len(name), *map(display_width, texts)])
+
+        paths = (
+            [c["path"] for c in cells]
+            if self.paths is None
+            else [text_cell(p) for p in self.paths]
+        )
+        path = widest("path", paths)
+        medium = widest(
+            "medium",
+            [text_cell(str(m)) for m in self.media]
+            + [c["medium"] for c in cells if "medium" in c],
+        )
+        tags = widest(
+            "tags",
+            [text_cell(", ".join(t)) for t in self.media.values()]
+            + [c["tags"] for c in cells if "tags" in c],
+        )
+        probability = len("probability")
+        with_tags = self.with_tags
+        with_alternatives = self.top_k > 1
+        alternatives = None
+        if self.width is not None:
+            limit = self.width - 1
+            # Always the path (at least its last 16 columns: a file name), the
+            # medium and its probability; the medium is cut only on a narrow
+            # terminal.
+            least = min(path, 16)
+            medium = max(min(medium, limit - least - 4 - probability), 6)
+            room = limit - medium - probability - 4  # for the path and extras
+            # The path keeps half of that room when the extras want it. They
+            # come in order of use: the alternatives (the runner-up, news), then
+            # the tags (the medium's own, a repetition).
+            share = min(path, max(least, room // 2))
+            room -= share
+            with_alternatives = with_alternatives and room >= 2 + _MIN_ALTERNATIVES
+            if with_alternatives:
+                room -= 2 + _MIN_ALTERNATIVES
+            with_tags = with_tags and room >= 2 + tags
+            if with_tags:
+                room -= 2 + tags
+            # What is left: a comfortable width for the alternatives, then the
+            # rest of the path, then all the rest to the alternatives.
+            alternatives = _MIN_ALTERNATIVES
+            if with_alternatives:
+                more = max(min(room, _ALTERNATIVES - _MIN_ALTERNATIVES), 0)
+                alternatives += more
+                room -= more
+            path = min(path, share + max(room, 0))
+            room -= path - share
+            alternatives += max(room, 0)
+        columns = [("path", path), ("medium", medium), ("probability", probability)]
+        if with_tags:
+            columns.append(("tags", tags))
+        if with_alternatives:
+            columns.append(("alternatives", alternatives))
+        return columns
 
     def write(self, rows):
         cells = [self._cells(r) for r in rows]
-        if self.widths is None:
-            header = self._shown()
-            self.widths = [
-                max([len(h)] + [len(c[j]) for c in cells]) for j, h in enumerate(header)
-            ]
-            self._line(header)
+        if self.columns is None:
+            self.columns = self._layout(cells)
+            self._line({name: name for name, _ in self.columns})
         for c in cells:
             self._line(c)
 
     def _line(self, cells):
-        padded = [c.ljust(w) for c, w in zip(cells[:-1], self.widths)] + [cells[-1]]
-        self.stream.write("  ".join(padded).rstrip() + "\n")
+        parts = []
+        last = len(self.columns) - 1
+        for i, (name, width) in enumerate(self.columns):
+            if name == "medium" and "error" in cells:
+                parts.append(cells["error"])  # the rest of the line
+                break
+            text = cells[name]
+            if not isinstance(text, str):  # the list of alternatives
+                text = self._alternatives(text, width)
+            elif self.width is not None and i < last:
+                keep = "end" if name == "path" else "start"
+                text = _cut(text, width, self.ellipsis, keep=keep)
+            parts.append(text if i == last else _pad(text, width))
+        line = "  ".join(parts).rstrip()
+        if self.width is not None:
+            line = _cut(line, self.width - 1, self.ellipsis)
+        self.stream.write(line + "\n")
+
+    def _alternatives(self, items, width):
+        """As many whole alternatives as fit, then an ellipsis for the rest.
+
+        When not even one fits, its medium is cut, never its probability.
+        """
+        texts = [f"{medium} {probability}" for medium, probability in items]
+        if self.width is None or display_width(", ".join(texts)) <= width:
+            return ", ".join(texts)
+        for n in range(len(texts) - 1, 0, -1):
+            text = ", ".join([*texts[:n], self.ellipsis])
+            if display_width(text) <= width:
+                return text
+        medium, probability = items[0]
+        tail = f" {probability}" + (f", {self.ellipsis}" if len(items) > 1 else "")
+        return _cut(medium, width - display_width(tail), self.ellipsis) + tail
 
     def finish(self):
-        if self.widths is None:
+        if self.columns is None:
             # No batch came at all: a header alone, as an empty batch would give.
             self.write([])
 
