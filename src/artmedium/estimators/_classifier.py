@@ -39,7 +39,7 @@ from artmedium.estimators._cached_backbone import (
     raise_read_errors,
 )
 from artmedium.estimators._class_tags import class_tag_names
-from artmedium.estimators._inputs import FEATURES, as_image_input, check_labels
+from artmedium.estimators._inputs import FEATURES, check_labels, parse_X
 from artmedium.estimators._modules import (
     Standardize,
     TrainableNet,
@@ -272,7 +272,7 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
     # ----------------------------------------------------------------- encoding
     def _encode(self, X, *, reset):
         """X -> (tensor for the trainable net, mode); builds the backbone on reset."""
-        inp = as_image_input(X)
+        inp = parse_X(X)
         if inp.kind == FEATURES:
             Xf = validate_data(self, inp.data, reset=reset, dtype=np.float32)
             if not reset and self.backbone_ is not None:
@@ -340,7 +340,7 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 "MediumClassifier requires y to be passed, but the target y is None."
             )
-        as_image_input(X)  # refuse empty or unusable X before looking at y
+        parse_X(X)  # refuse empty or unusable X before looking at y
         check_labels(y)
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:

@@ -28,7 +28,7 @@ from artmedium.estimators._cached_backbone import (
     flat_rows_to_images,
     raise_read_errors,
 )
-from artmedium.estimators._inputs import FEATURES, as_image_input
+from artmedium.estimators._inputs import FEATURES, parse_X
 
 
 class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -136,7 +136,7 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         -------
         self : ImageEmbedder
         """
-        inp = as_image_input(X)
+        inp = parse_X(X)
         for attr in ("n_features_in_", "feature_names_in_"):
             self.__dict__.pop(attr, None)
         if inp.kind == FEATURES:
@@ -215,7 +215,7 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         ndarray of shape (n_samples, n_features_out_), float32
         """
         check_is_fitted(self)
-        inp = as_image_input(X)
+        inp = parse_X(X)
         if inp.kind == FEATURES:
             if not hasattr(self, "n_features_in_"):
                 raise ValueError(

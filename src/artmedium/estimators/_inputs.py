@@ -21,7 +21,7 @@ FEATURES = "features"
 
 
 @dataclass(frozen=True)
-class ImageInput:
+class ParsedX:
     """``X`` sorted into a mode: ``kind`` is ``"images"`` or ``"features"``."""
 
     kind: str
@@ -41,7 +41,7 @@ def _is_image_source(obj):
     return hasattr(obj, "read")
 
 
-def as_image_input(X, *, name="X"):
+def parse_X(X, *, name="X"):
     """Sort ``X`` into images or features, refusing what is neither.
 
     Parameters
@@ -53,7 +53,7 @@ def as_image_input(X, *, name="X"):
 
     Returns
     -------
-    ImageInput
+    ParsedX
 
     Raises
     ------
@@ -65,11 +65,11 @@ def as_image_input(X, *, name="X"):
     Examples
     --------
     >>> import numpy as np
-    >>> as_image_input(np.array(["a.jpg", "b.png"], dtype=object)).kind
+    >>> parse_X(np.array(["a.jpg", "b.png"], dtype=object)).kind
     'images'
-    >>> as_image_input(np.zeros((2, 5))).kind
+    >>> parse_X(np.zeros((2, 5))).kind
     'features'
-    >>> as_image_input(np.zeros((2, 8, 8, 3), dtype=np.uint8)).kind
+    >>> parse_X(np.zeros((2, 8, 8, 3), dtype=np.uint8)).kind
     'images'
     """
     if sparse.issparse(X):
@@ -92,7 +92,7 @@ def as_image_input(X, *, name="X"):
             if X.ndim == 2 and X.shape[1] == 1:
                 X = X[:, 0]
             if X.ndim == 1 and all(_is_image_source(x) for x in X):
-                return ImageInput(IMAGES, list(X))
+                return ParsedX(IMAGES, list(X))
             if X.ndim == 2:
                 return _features(X, name)
             raise ValueError(
@@ -107,7 +107,7 @@ def as_image_input(X, *, name="X"):
                     "Convert with (X * 255).round().astype(np.uint8) if they are "
                     "floats in [0, 1]."
                 )
-            return ImageInput(IMAGES, list(X))
+            return ParsedX(IMAGES, list(X))
         if X.ndim == 1:
             raise ValueError(
                 f"Expected 2D array, got 1D array instead: {name} has shape "
@@ -124,7 +124,7 @@ def as_image_input(X, *, name="X"):
         if len(X) == 0:
             raise ValueError(f"{name} is empty: found 0 samples.")
         if all(_is_image_source(x) for x in X):
-            return ImageInput(IMAGES, list(X))
+            return ParsedX(IMAGES, list(X))
         try:
             arr = np.asarray(X)
         except ValueError as exc:
@@ -135,7 +135,7 @@ def as_image_input(X, *, name="X"):
                 f"{name} holds an object of type {type(bad).__name__} that is not an "
                 "image path, bytes, file object, PIL image or uint8 array."
             )
-        return as_image_input(arr, name=name)
+        return parse_X(arr, name=name)
     if _is_image_source(X):
         raise TypeError(
             f"{name} is a single image ({type(X).__name__}); wrap it in a list."
@@ -146,13 +146,13 @@ def as_image_input(X, *, name="X"):
         raise TypeError(f"{name} of type {type(X).__name__} is not array-like") from exc
     if arr.dtype == object and arr.ndim == 0:
         raise TypeError(f"{name} of type {type(X).__name__} is not array-like.")
-    return as_image_input(arr, name=name)
+    return parse_X(arr, name=name)
 
 
 def _features(X, name):
     # Validation proper (finite values, dtype, n_features_in_) is done by the
     # estimator through sklearn's validate_data; here we only fix the mode.
-    return ImageInput(FEATURES, X)
+    return ParsedX(FEATURES, X)
 
 
 def check_labels(y, name="y"):

@@ -27,7 +27,7 @@ from artmedium._state import (
 )
 from artmedium.datasets import POSTER_TAGS, tag_matrix, tags_to_medium
 from artmedium.estimators._embedder import ImageEmbedder
-from artmedium.estimators._inputs import FEATURES, as_image_input, check_labels
+from artmedium.estimators._inputs import FEATURES, check_labels, parse_X
 from artmedium.estimators._modules import Standardize, WeightedBCENet, make_head
 
 
@@ -253,7 +253,7 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         """Numeric X given straight to the classifiers is validated here."""
         if self.embedder_ is not None:
             return X
-        inp = as_image_input(X)
+        inp = parse_X(X)
         if inp.kind == FEATURES:
             return validate_data(self, inp.data, reset=reset)
         return X

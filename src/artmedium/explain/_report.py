@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from artmedium._files import atomic_write
 from artmedium.datasets import tags_to_medium
-from artmedium.estimators._inputs import IMAGES, as_image_input
+from artmedium.estimators._inputs import IMAGES, parse_X
 from artmedium.estimators._tagger import _as_tag_matrix
 from artmedium.explain._analysis import losses_from_proba, most_confused_pairs
 from artmedium.metrics import per_class_accuracy, tag_report
@@ -93,7 +93,7 @@ def _classifier_report(estimator, X, y, *, labels, k):
             y, y_pred, labels=labels
         ),
     }
-    if as_image_input(X).kind == IMAGES:
+    if parse_X(X).kind == IMAGES:
         figures["top_losses.png"] = lambda: _plots().plot_top_losses(
             estimator, X, y, k=k, losses=losses[:k]
         )

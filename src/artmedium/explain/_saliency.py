@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from artmedium.estimators._cached_backbone import raise_read_errors
-from artmedium.estimators._inputs import FEATURES, as_image_input
+from artmedium.estimators._inputs import FEATURES, parse_X
 from artmedium.io import read_images
 from artmedium.nets import Backbone
 
@@ -556,7 +556,7 @@ default="gradient"
 
     # ------------------------------------------------------------------ inputs
     def _sources(self, X):
-        inp = as_image_input(X)
+        inp = parse_X(X)
         if inp.kind == FEATURES:
             raise ValueError(
                 "SaliencyMap needs images (paths, PIL images, bytes or a uint8 "
