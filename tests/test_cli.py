@@ -3,10 +3,13 @@
 import subprocess
 import sys
 
+import click
+import pytest
 from click.testing import CliRunner
 
 import artmedium
-from artmedium.cli import environment_info, main
+from artmedium.cli import main
+from artmedium.cli._info import environment_info
 
 
 def test_version_option_prints_package_version():
@@ -91,3 +94,72 @@ def test_info_summarises_the_default_model_card(tmp_path, monkeypatch):
     ):
         assert text in line
     assert "Etching on paper; Oil paint on canvas" in result.output
+
+
+@pytest.mark.parametrize(
+    "sidecar",
+    [b"\xff\xfe not json", b'{"format": "artmedium-model", "format_version": 99}'],
+    ids=["not JSON", "unknown version"],
+)
+def test_info_survives_an_unreadable_default_model(tmp_path, monkeypatch, sidecar):
+    # Issue #13: the summary was read twice, the second time unguarded.
+    import artmedium.pretrained
+    from artmedium.persistence import SIDECAR
+
+    (tmp_path / SIDECAR).write_bytes(sidecar)
+    monkeypatch.setattr(artmedium.pretrained, "DEFAULT_MODEL_DIR", tmp_path)
+    result = CliRunner().invoke(main, ["info"])
+    assert result.exit_code == 0, result.output
+    assert result.exception is None
+    line = next(s for s in result.output.splitlines() if s.startswith("default model"))
+    assert line.split(None, 2)[2].startswith(f"unreadable ({tmp_path / SIDECAR}")
+    assert "classes:" not in result.output
+
+
+def test_info_reads_the_default_model_once(tmp_path, monkeypatch):
+    import artmedium.pretrained
+
+    calls = []
+
+    def summary():
+        calls.append(1)
+        return None
+
+    monkeypatch.setattr(artmedium.pretrained, "default_model_summary", summary)
+    assert CliRunner().invoke(main, ["info"]).exit_code == 0
+    assert calls == [1]
+
+
+def test_each_command_lives_in_its_own_module():
+    from artmedium.cli import COMMANDS
+
+    ctx = click.Context(main)
+    assert main.list_commands(ctx) == sorted(COMMANDS)
+    for name, target in COMMANDS.items():
+        command = main.get_command(ctx, name)
+        assert isinstance(command, click.Command) and command.name == name
+        assert command.callback.__module__ == target.split(":")[0]
+
+
+def test_version_loads_no_command_module():
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from artmedium.cli import main\n"
+        "assert CliRunner().invoke(main, ['--version']).exit_code == 0\n"
+        "print(sorted(m for m in sys.modules if m.startswith('artmedium.cli.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_cli_exports_its_entry_point_only():
+    # The inference helpers were re-exported here before their first release;
+    # they live in artmedium.inference only.
+    import artmedium.cli
+
+    assert artmedium.cli.__all__ == ["main"]
+    for name in ("collect_inputs", "IMAGE_EXTENSIONS", "BatchPredictor"):
+        assert not hasattr(artmedium.cli, name)

@@ -5,6 +5,7 @@ import errno
 import io
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -225,10 +226,37 @@ def test_quoted_globs_are_expanded(scans, model_dir):
     result = invoke(scans / "**" / "*.png", "--model", model_dir, "--format", "jsonl")
     names = {os.path.basename(r["path"]) for r in parse(result.stdout, "jsonl")}
     assert "deep.png" in names and len(names) == 7
-    result = invoke(scans / "*.tif", "--model", model_dir, "--format", "jsonl")
-    assert result.exit_code == 1
-    [row] = parse(result.stdout, "jsonl")
-    assert row["error"] == "no file matches this pattern"
+
+
+@pytest.mark.parametrize(
+    "named, message",
+    [
+        ("absent.png", "no such file or folder: {}"),
+        ("absent", "no such file or folder: {}"),
+        ("*.tif", "no file matches the pattern {}"),
+        ("absent/**/*.png", "no file matches the pattern {}"),
+    ],
+)
+def test_a_name_that_names_nothing_is_a_usage_error(scans, model_dir, named, message):
+    """Issue #13: `predict ~/Pictures` on a missing folder printed a table row."""
+    missing = scans / named
+    result = invoke(scans / "scan0.png", missing, "--model", model_dir)
+    assert result.exit_code == 2
+    assert result.stdout == ""  # nothing predicted
+    assert result.stderr.splitlines()[-1] == "Error: " + message.format(missing)
+    assert "Usage: " in result.stderr
+
+
+def test_a_missing_name_is_shown_escaped(scans, model_dir):
+    result = invoke(scans / "\x1b]0;owned\x07.png", "--model", model_dir)
+    assert result.exit_code == 2
+    assert "\x1b" not in result.stderr and "\\x1b]0;owned\\x07.png" in result.stderr
+
+
+def test_exit_statuses_are_documented_in_help():
+    text = " ".join(invoke("--help").stdout.split())
+    assert "2 for a usage error, such as a file or folder named that does" in text
+    assert "1 when any could not be (after writing every result)" in text
 
 
 def test_folders_give_image_files_and_recursive_adds_subfolders(scans, model_dir):
@@ -365,11 +393,19 @@ def is_unsafe_char(char):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "table"])
-def test_no_cell_starts_a_spreadsheet_formula(hostile, model_dir, monkeypatch, fmt):
+def test_no_cell_starts_a_spreadsheet_formula(
+    hostile, model_dir, monkeypatch, tmp_path, fmt
+):
     # A glob in the current folder gives names as they are, first in the cell.
-    monkeypatch.chdir(hostile)
-    result = invoke("*.png", "=*.tif", "--model", model_dir, "--format", fmt)
-    assert result.exit_code == 1, result.output  # the pattern matching nothing
+    for name in os.listdir(os.fsencode(hostile)):
+        shutil.copyfile(
+            os.path.join(os.fsencode(hostile), name),
+            os.path.join(os.fsencode(tmp_path), name),
+        )
+    (tmp_path / "=bad.png").write_bytes(b"=cmd|' /C calc'!A0")
+    monkeypatch.chdir(tmp_path)
+    result = invoke("*.png", "--model", model_dir, "--format", fmt)
+    assert result.exit_code == 1, result.output  # the unreadable =bad.png
     if fmt == "csv":
         table = list(csv.reader(io.StringIO(result.stdout)))
         cells = [cell for line in table for cell in line]
@@ -382,7 +418,7 @@ def test_no_cell_starts_a_spreadsheet_formula(hostile, model_dir, monkeypatch, f
     assert not any(cell.startswith(FORMULA_START) for cell in cells)
     for name in ("=HYPERLINK(1).png", "+1.png", "-2.png", "@SUM(A1).png"):
         assert "'" + name in paths
-    assert "'=*.tif" in paths
+    assert "'=bad.png" in paths
 
 
 @pytest.mark.parametrize("fmt", ["table", "csv"])
@@ -639,3 +675,98 @@ def test_signal_handlers_are_restored_after_a_run(scans, model_dir, tmp_path):
     )
     assert result.exit_code == 1
     assert {s: signal.getsignal(s) for s in before} == before
+
+
+# ------------------------------------------------------------------ on a terminal
+
+
+class Terminal:
+    """stdout and stderr of one terminal: what a person sees, ``\\r`` included."""
+
+    encoding = "utf-8"
+
+    def __init__(self):
+        self.raw = ""
+        self.lines = [""]
+        self.column = 0
+        self.rows_started_mid_line = []
+
+    def isatty(self):
+        return True
+
+    def flush(self):
+        pass
+
+    def write(self, text):
+        self.raw += text
+        for char in text:
+            if char == "\r":
+                self.column = 0
+            elif char == "\n":
+                self.lines.append("")
+                self.column = 0
+            else:
+                line = self.lines[-1].ljust(self.column)
+                self.lines[-1] = line[: self.column] + char + line[self.column + 1 :]
+                self.column += 1
+        return len(text)
+
+    def screen(self):
+        return [line.rstrip() for line in self.lines if line.strip()]
+
+
+def same_path(shown, path):
+    """Whether a table cell shows ``path``, maybe shortened from the left."""
+    return shown == path or (shown[0] == "\u2026" and path.endswith(shown[1:]))
+
+
+def predict_on_terminal(monkeypatch, columns, *args):
+    """Run predict with stdout and stderr on one (fake) terminal."""
+    terminal = Terminal()
+    monkeypatch.setenv("COLUMNS", str(columns))
+    monkeypatch.setattr(sys, "stdout", terminal)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    try:
+        main.main(["predict", *map(str, args)], prog_name="artmedium",
+                  standalone_mode=False)  # fmt: skip
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    return terminal, code
+
+
+def test_the_progress_bar_never_shares_a_line_with_rows(scans, model_dir, monkeypatch):
+    """Issue #13: rows started with `predicting [###--] 10%` in a terminal."""
+    terminal, code = predict_on_terminal(
+        monkeypatch, 100, scans, "--model", model_dir, "--batch-size", "2"
+    )
+    assert code == 0
+    assert "predicting [" in terminal.raw  # the bar was drawn ...
+    screen = terminal.screen()
+    assert not any("predicting" in line for line in screen)  # ... and cleared
+    assert screen[0].split()[:3] == ["path", "medium", "probability"]
+    assert len(screen) == 1 + len(good_files(scans))
+    for line, path in zip(screen[1:], good_files(scans)):
+        assert same_path(line.split()[0], path)
+
+
+def test_quiet_shows_no_bar_on_a_terminal(scans, model_dir, monkeypatch):
+    terminal, code = predict_on_terminal(
+        monkeypatch, 100, scans, "--model", model_dir, "--batch-size", "2", "-q"
+    )
+    assert code == 0 and "predicting" not in terminal.raw
+
+
+@pytest.mark.parametrize("columns", [60, 80, 200])
+def test_the_table_fits_the_terminal(scans, model_dir, monkeypatch, columns):
+    terminal, code = predict_on_terminal(
+        monkeypatch, columns, scans, "--model", model_dir, "--top-k", "2"
+    )
+    assert code == 0
+    screen = terminal.screen()
+    assert all(len(line) < columns for line in screen), screen
+    if columns != 80:  # at 80 it depends on the length of the paths
+        assert ("alternatives" in screen[0]) == (columns == 200)
+    for line, path in zip(screen[1:], good_files(scans)):
+        assert same_path(line.split()[0], path)
+        assert any(m in line for m in TWO_MEDIA)

@@ -220,9 +220,18 @@ def test_saliency_writes_one_overlay_per_image(trained, labelled, tmp_path):
     written = sorted(p.name for p in out.iterdir())
     assert written == ["00_saliency.png", "01_saliency.png"]
     assert Image.open(out / written[0]).format == "PNG"
-    result = invoke("saliency", trained, files[0], tmp_path / "nope.png", "--out", out)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    result = invoke("saliency", trained, files[0], broken, "--out", out)
     assert result.exit_code == 1
-    assert "nope.png" in result.output
+    assert f"error: cannot read image {broken}: not an image" in result.stderr
+    assert "1 image(s) could not be read" in result.stderr
+    # A name that does not exist is a mistake in the command: nothing is done.
+    before = sorted(p.stat().st_mtime_ns for p in out.iterdir())
+    result = invoke("saliency", trained, files[0], tmp_path / "nope.png", "--out", out)
+    assert result.exit_code == 2
+    assert f"Error: no such file or folder: {tmp_path / 'nope.png'}" in result.stderr
+    assert sorted(p.stat().st_mtime_ns for p in out.iterdir()) == before
 
 
 def test_plot_commands_name_the_extra_when_matplotlib_is_missing(

@@ -67,12 +67,3 @@ def test_unknown_attribute_is_an_attribute_error():
         artmedium.no_such_thing
     with pytest.raises(ImportError):
         from artmedium import no_such_thing  # noqa: F401
-
-
-def test_cli_still_exports_the_inference_helpers():
-    from artmedium import cli, inference
-
-    assert cli.collect_inputs is inference.collect_inputs
-    assert cli.IMAGE_EXTENSIONS is inference.IMAGE_EXTENSIONS
-    with pytest.raises(AttributeError):
-        cli.no_such_thing

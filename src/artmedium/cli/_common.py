@@ -1,0 +1,67 @@
+"""What several commands share: options, loading a model, checking paths."""
+
+import glob
+import importlib.util
+import os
+
+import click
+
+PLOT_EXTRA = 'pip install "artmedium[plot]"'
+
+# Options shared verbatim by several commands (same names, help and defaults).
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+recursive_option = click.option(
+    "--recursive", "-r", is_flag=True, help="Search subfolders too."
+)
+tate_classes_option = click.option(
+    "--classes",
+    type=click.Choice(["poster", "all"]),
+    default="poster",
+    show_default=True,
+    help="For a Tate folder: the poster's ten mediums or every medium.",
+)
+
+
+def shown(text):
+    """A name from the command line as it may be printed: escaped, one line."""
+    from artmedium._writers import escape_text
+
+    return escape_text(os.fsdecode(text))
+
+
+def load_model_or_exit(model, *, device="cpu"):
+    """The saved model ``model`` (None: the embedded one), or a one-line error."""
+    from artmedium.persistence import load_model
+
+    try:
+        return load_model("default" if model is None else model, device=device)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except (OSError, ValueError, TypeError) as exc:
+        name = "the embedded default model" if model is None else model
+        raise click.ClickException(f"cannot load {name}: {exc}") from exc
+
+
+def collect_or_exit(specs, *, recursive):
+    """The inputs named by files, folders and patterns; a usage error for a
+    name that does not exist or a pattern that matches nothing.
+
+    What was typed names nothing: that is a mistake in the command, found
+    before any work starts (exit 2), unlike a file that exists but cannot be
+    read (an error row, exit 1).
+    """
+    from artmedium.inference import collect_inputs
+
+    for spec in specs:
+        if not os.path.lexists(spec) and not glob.has_magic(spec):
+            raise click.UsageError(f"no such file or folder: {shown(spec)}")
+    inputs = collect_inputs(specs, recursive=recursive)
+    for item in inputs:
+        if item.error is not None:
+            raise click.UsageError(f"no file matches the pattern {shown(item.path)}")
+    return inputs
+
+
+def require_matplotlib(what):
+    if importlib.util.find_spec("matplotlib") is None:
+        raise click.ClickException(f"{what} needs matplotlib: {PLOT_EXTRA}")

@@ -1,0 +1,377 @@
+"""``artmedium predict``: the medium of image files, streamed as rows."""
+
+import contextlib
+import os
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from artmedium.cli._common import (
+    collect_or_exit,
+    load_model_or_exit,
+    quiet_option,
+    recursive_option,
+    shown,
+)
+
+
+def _where(output):
+    """``--output <path>`` for messages, the path escaped as in table cells."""
+    return f"--output {shown(str(output))}"
+
+
+def _open_output(path, *, force):
+    """The :class:`AtomicOutput` of ``--output``, or a one-line error naming it."""
+    from artmedium._writers import AtomicOutput, NotRegularFileError
+
+    where = _where(path)
+    try:
+        return AtomicOutput(path, overwrite=force)
+    except IsADirectoryError:
+        raise click.ClickException(f"{where} is a folder, not a file") from None
+    except NotRegularFileError as exc:
+        raise click.ClickException(
+            f"{where} is {exc.kind}, not a regular file: refusing to replace it"
+        ) from None
+    except FileExistsError:
+        raise click.ClickException(
+            f"{where} already exists; pass --force to replace it"
+        ) from None
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot write {where}: {exc.strerror or exc}"
+        ) from exc
+
+
+class _Stopped(BaseException):
+    """A termination signal turned into an exception, so that cleanup runs.
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception``
+    on the way swallows it.
+    """
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """Raise :class:`_Stopped` on SIGTERM or SIGHUP while the block runs.
+
+    Like Ctrl-C's KeyboardInterrupt, it lets ``finally`` clauses remove a
+    half-written file. A signal the parent ignores (``nohup``) stays ignored,
+    and outside the main thread nothing changes; the previous handlers come
+    back when the block ends.
+    """
+
+    def stop(signum, frame):
+        raise _Stopped(signum)
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is None or signal.getsignal(signum) != signal.SIG_DFL:
+            continue
+        try:
+            previous[signum] = signal.signal(signum, stop)
+        except ValueError:  # not the main thread
+            break
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def _writing(output):
+    """Turn a failed write into a one-line error naming the output.
+
+    A pipe closed by its reader (``artmedium predict ... | head -1``) ends the
+    run quietly with status 141, as a tool killed by SIGPIPE reports, after
+    pointing stdout at the null device as Python's documentation recommends,
+    so that the flush at exit cannot fail again.
+    """
+    try:
+        yield
+    except (OSError, UnicodeEncodeError) as exc:
+        if output is None and isinstance(exc, BrokenPipeError):
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+            except (OSError, ValueError):  # no real descriptor (a test's stdout)
+                pass
+            sys.exit(141)  # 128 + SIGPIPE
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        where = "to stdout" if output is None else _where(output)
+        raise click.ClickException(f"cannot write {where}: {reason}") from exc
+
+
+def _is_terminal(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _write_predictions(predictor, inputs, writer, output, *, quiet, **options):
+    """Stream the predictions of ``inputs`` through ``writer``.
+
+    Returns the number of error rows and, with ``on_error="fail"``, the error
+    that stopped the run (None otherwise).
+    """
+    from artmedium._progress import Progress
+    from artmedium.io import ImageReadError
+
+    bar = Progress(
+        len(inputs),
+        label="predicting",
+        enabled=not quiet and len(inputs) > options["batch_size"],
+    )
+    n_failed = 0
+    fail_error = None
+    try:
+        with _writing(output):
+            writer.start()
+        bar.update(0)
+        batches = predictor.predict_batches(inputs, **options)
+        with contextlib.closing(batches):
+            try:
+                for rows in batches:
+                    if output is None:
+                        # Rows and the bar may share a terminal: never on one line.
+                        bar.clear()
+                    with _writing(output):
+                        writer.write(rows)
+                        if output is None:
+                            writer.stream.flush()  # rows show as they come
+                    failed = sum(1 for row in rows if row["error"])
+                    n_failed += failed
+                    bar.update(len(rows), failed=failed)
+            except ImageReadError as exc:  # --on-error fail, after the rows before it
+                fail_error = f"cannot read {shown(exc.source)}: {shown(exc.reason)}"
+            except (ValueError, RuntimeError) as exc:
+                raise click.ClickException(
+                    f"prediction failed: {shown(str(exc))}"
+                ) from exc
+        bar.clear()
+        with _writing(output):
+            writer.finish()
+            writer.stream.flush()
+    finally:
+        bar.close()
+    return n_failed, fail_error
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--model",
+    "-m",
+    default=None,
+    metavar="DIR",
+    help="A model folder saved by 'artmedium train' or save_model "
+    "[default: the embedded model].",
+)
+@recursive_option
+@click.option(
+    "--top-k",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="How many most probable media to list per image.",
+)
+@click.option(
+    "--tags/--no-tags",
+    default=True,
+    show_default=True,
+    help="Report the media tags and their probabilities.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "jsonl", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write to this file (complete or not at all) instead of stdout.",
+)
+@click.option(
+    "--force",
+    "-f",
+    is_flag=True,
+    help="Replace an existing --output (a regular file; never a link or device).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Images per forward pass (and per chunk of output).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=min(4, os.cpu_count() or 1),
+    show_default=True,
+    help="Image decoding threads.",
+)
+@click.option(
+    "--on-error",
+    type=click.Choice(["skip", "fail"]),
+    default="skip",
+    show_default=True,
+    help="skip: an unreadable file gets an error row and the rest go on; "
+    "fail: stop at the first one.",
+)
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Refuse images with more pixels [default: Pillow's limit, about 89 M].",
+)
+@quiet_option
+def predict(
+    paths,
+    model,
+    recursive,
+    top_k,
+    tags,
+    fmt,
+    output,
+    force,
+    batch_size,
+    workers,
+    on_error,
+    max_pixels,
+    quiet,
+):
+    """Predict the medium, its probability and the media tags of images.
+
+    PATHS are image files, folders (their .jpg, .jpeg, .png, .tif, .tiff,
+    .webp, .bmp and .gif files; subfolders with --recursive) and glob patterns,
+    quoted or not ("scans/**/*.tif"). A file named explicitly is always tried.
+    Results stream out in input order, one row per image: path, medium,
+    probability, the --top-k most probable media, the tags, the probability of
+    each tag (csv, jsonl, json) and an error (empty when the image was read).
+
+    The tags are those of the medium shown ("Graphite and watercolour on
+    paper": graphite, watercolour), so they always agree with it. A tag's
+    probability is the chance that the tag is present whatever the medium
+    (for a model of media: the total probability of the media with that tag),
+    so a tag of the medium shown can be under 0.5, and a tag it lacks over.
+
+    The table is for reading: on a terminal it fits the window, shortening
+    long paths from the left and leaving out the tags and alternatives when
+    they do not fit; elsewhere (a pipe, a file) cells are whole. For other
+    programs, use --format csv, jsonl or json.
+
+    File names are written safely. In table and csv text cells (paths, media,
+    tags, errors), control characters and the backslash become escapes
+    (\\n, \\t, \\r, \\\\, \\xNN for other ASCII controls and for a
+    byte that is not UTF-8, \\uNNNN for other control, line-separator and
+    bidirectional characters), so one row is one line and nothing reaches the
+    terminal as an escape sequence; a cell starting with =, +, -, @, a tab, a
+    carriage return or ' gets a ' in front, so that spreadsheets read it as
+    text, not as a formula (drop one leading ' to get the cell back). jsonl
+    and json are valid UTF-8 and keep every name exactly: a byte that is not
+    UTF-8 is written as a \\udcNN escape, which Python's os.fsencode turns
+    back into that byte.
+
+    --output is written under a hidden temporary name and renamed into place
+    only when complete: a run that fails or is stopped (Ctrl-C, SIGTERM,
+    SIGHUP) leaves no partial file and any existing file as it was.
+
+    Exit status: 0 when every file was read; 1 when any could not be (after
+    writing every result) or on an error; 2 for a usage error, such as a file
+    or folder named that does not exist or a pattern that matches nothing
+    (nothing is predicted then); 141 when the reader of stdout went away
+    (| head -1); 128 + the signal's number when Ctrl-C (130), SIGTERM (143) or
+    SIGHUP (129) stops the run while it writes.
+
+    \b
+    Examples:
+      artmedium predict scans/
+      artmedium predict -r scans/ --format csv --output media.csv
+      artmedium predict "scans/*.jpg" --format jsonl --top-k 5
+      artmedium predict scan.tif --model my_model --no-tags
+    """
+    from artmedium._writers import make_writer
+    from artmedium.inference import IMAGE_EXTENSIONS, BatchPredictor
+
+    inputs = collect_or_exit(paths, recursive=recursive)
+    if not inputs:
+        raise click.ClickException(
+            "no image files found in "
+            + ", ".join(map(shown, paths))
+            + " (folders are searched "
+            f"for {', '.join(IMAGE_EXTENSIONS)} files"
+            + ("" if recursive else "; add --recursive for subfolders")
+            + ")"
+        )
+    est = load_model_or_exit(model)
+    try:
+        predictor = BatchPredictor(est, top_k=top_k, tags=tags)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    # A table on a terminal fits its width; anywhere else its cells are whole.
+    on_terminal = output is None and _is_terminal(sys.stdout)
+    width = shutil.get_terminal_size().columns if on_terminal else None
+    sink = None
+    try:
+        with _stop_on_signals():
+            sink = _open_output(output, force=force) if output is not None else None
+            try:
+                writer = make_writer(
+                    fmt,
+                    sys.stdout if sink is None else sink.stream,
+                    top_k=predictor.top_k,
+                    tag_names=predictor.tag_names,
+                    paths=[item.path for item in inputs],
+                    media=predictor.implied_tags,
+                    width=width,
+                )
+                n_failed, fail_error = _write_predictions(
+                    predictor,
+                    inputs,
+                    writer,
+                    output,
+                    quiet=quiet,
+                    batch_size=batch_size,
+                    workers=workers,
+                    on_error=on_error,
+                    max_pixels=max_pixels,
+                )
+                if fail_error is not None:
+                    # --on-error fail: an output file is all or nothing.
+                    raise click.ClickException(fail_error)
+                if sink is not None:
+                    with _writing(output):
+                        sink.commit()
+            finally:
+                if sink is not None:
+                    sink.abort()  # nothing to do once committed
+    except (_Stopped, KeyboardInterrupt) as exc:
+        signum = exc.signum if isinstance(exc, _Stopped) else signal.SIGINT
+        unwritten = "" if output is None else f"; {_where(output)} was not written"
+        click.echo(
+            f"Error: stopped by {signal.Signals(signum).name}{unwritten}", err=True
+        )
+        sys.exit(128 + signum)
+    if n_failed:
+        click.echo(
+            f"error: {n_failed} of {len(inputs)} input(s) could not be read "
+            "(their rows say why)",
+            err=True,
+        )
+        sys.exit(1)
