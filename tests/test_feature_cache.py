@@ -184,3 +184,18 @@ def test_cache_location():
     assert cache_location(joblib.Memory(location=None, verbose=0)) is None
     with pytest.raises(ValueError, match="memory must be"):
         cache_location(3)
+
+
+def test_a_linked_cache_folder_is_not_written_through(tmp_path):
+    """The reviewer's redirect: a link at <memory>/artmedium-features-v1 sent
+    every write of another user's process into a folder of the attacker's."""
+    from artmedium.estimators._feature_cache import CACHE_DIR
+
+    shared, elsewhere = tmp_path / "shared", tmp_path / "victim_home"
+    shared.mkdir()
+    elsewhere.mkdir()
+    os.symlink(elsewhere, shared / CACHE_DIR)
+    cache = FeatureCache(shared)
+    with pytest.warns(UserWarning, match="cannot write"):
+        cache.put("k", np.zeros(4, np.float32))
+    assert not any(elsewhere.rglob("*"))

@@ -191,6 +191,9 @@ def _tree(root, links=True):
         ".hidden/*",
         "a/b/../*.jpg",
         "nothing/**/*.jpg",
+        "a/*/",
+        "*/",
+        "a/**/",
     ],
 )
 def test_glob_matches_what_glob_matches_without_links(tmp_path, monkeypatch, pattern):
@@ -301,3 +304,26 @@ def test_a_tagger_rows_tags_name_its_medium(files):
         if row["medium"]:
             implied = medium_to_tags(row["medium"], vocabulary=names).tags
             assert sorted(implied) == sorted(row["tags"])
+
+
+def test_stacked_stars_follow_each_real_folder_once(tmp_path):
+    """The reviewer's fan-out: 7 links per folder, 5 levels of "*" took 4.9 s in
+    glob (x7 per level); each real folder is now listed once per level."""
+    import threading
+
+    from artmedium.inference import _glob
+
+    level = tmp_path
+    for depth in range(5):
+        (level / "d").mkdir()
+        for i in range(7):
+            os.symlink(".", level / f"l{i}")
+        level = level / "d"
+    (level / "scan.jpg").write_bytes(b"x")
+    out = {}
+    pattern = str(tmp_path / "*/*/*/*/*/scan.jpg")
+    thread = threading.Thread(target=lambda: out.update(r=_glob(pattern)), daemon=True)
+    thread.start()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert {os.path.realpath(p) for p in out["r"]} == {str(level / "scan.jpg")}

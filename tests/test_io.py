@@ -1180,3 +1180,23 @@ def test_every_real_tate_jpeg_has_its_end_marker(tate_dir):
                 assert _jpeg_has_end(fh), path
                 checked += 1
     assert checked > 1000
+
+
+def test_the_end_marker_check_handles_floods_and_maps_files(tmp_path):
+    """A flood of restart markers is data, not a missing end; a sparse 1 GiB
+    tail after the image is mapped, never read into memory (the reviewer's
+    20 MB flood took ~10 s in the first, pure-Python scan; it is a regular
+    expression now)."""
+    from artmedium.io._read import _jpeg_has_end
+
+    data = encode(noise(64, 48), "JPEG")
+    flood = data[:-2] + b"\xff\xd0" * 2_000_000 + b"\xff\xd9"
+    assert _jpeg_has_end(io.BytesIO(flood))
+    assert not _jpeg_has_end(io.BytesIO(flood[:-2]))
+    sparse = tmp_path / "tail.jpg"
+    sparse.write_bytes(data)
+    with open(sparse, "r+b") as fh:
+        fh.truncate(1 << 30)  # a 1 GiB tail of zeros that takes no disk
+    assert read_image(sparse).size == (64, 48)
+    # Stray bytes between segments are skipped, as libjpeg does.
+    assert _jpeg_has_end(io.BytesIO(data[:2] + b"junk" + data[2:]))

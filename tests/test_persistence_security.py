@@ -453,3 +453,87 @@ def test_any_sidecar_gives_a_model_or_a_documented_error(sidecars, tmp_path, dat
         assert str(exc)
         return
     assert loaded.memory is None if hasattr(loaded, "memory") else True
+
+
+# ------------------------------------------- review findings (sizes that multiply)
+
+
+def test_a_head_of_many_classes_times_many_features_is_refused(tmp_path):
+    """100000 classes x 65536 features: a 2 MB sidecar asked for 26 GB."""
+    rng = np.random.RandomState(0)
+    clf = MediumClassifier(lr=0.1, max_epochs=1, random_state=0).fit(
+        rng.normal(size=(8, 3)), [0, 1] * 4
+    )
+    path = save_model(clf, tmp_path / "features")
+
+    def huge(info):
+        info["state"]["n_features_in"] = 65536
+        info["state"]["classes"] = {"values": list(range(100_000)), "dtype": "<i8"}
+
+    rewrite(path, huge)
+    with pytest.raises(ValueError, match=r"100000 x 65536 weights exceeds"):
+        load_model(path)
+
+
+def test_a_tagger_of_many_tags_times_many_features_is_refused(models, tmp_path):
+    path, _ = copy_model(models, "tagger", tmp_path)
+
+    def huge(info):
+        state = info["state"]
+        state["tag_names"] = [f"t{i}" for i in range(5000)]
+        state["n_features"] = 65536
+        state["combinations"] = [[0] * 5000]
+        state["combination_counts"] = [1]
+
+    rewrite(path, huge)
+    with pytest.raises(ValueError, match=r"5000 x 65536 weights exceeds"):
+        load_model(path)
+
+
+def test_arrays_are_sized_before_they_are_allocated(models, tmp_path):
+    """[""] * 100000 with dtype <U4096: 400 KB of JSON, 1.6 GB of numpy."""
+    path, _ = copy_model(models, "classifier", tmp_path)
+    value = {"__ndarray__": [""] * 100_000, "dtype": "<U4096"}
+    rewrite(path, lambda info: info["params"].update(class_weight=value))
+    with pytest.raises(ValueError, match=r"bytes exceeds the \d+ a loaded model"):
+        load_model(path)
+
+
+def test_huge_integers_and_boolean_versions_are_named(models, tmp_path):
+    path, _ = copy_model(models, "classifier", tmp_path)
+    text = (path / SIDECAR).read_text()
+    huge = text.replace('"seed": ', '"seed": ' + "9" * 5000, 1)
+    assert huge != text
+    (path / SIDECAR).write_text(huge)
+    with pytest.raises(ValueError, match=r"model\.json is not valid JSON"):
+        load_model(path)
+    path, _ = copy_model(models, "classifier", tmp_path / "v")
+    rewrite(path, lambda info: info.update(format_version=True))
+    with pytest.raises(ValueError, match="format version True"):
+        load_model(path)
+
+
+def test_the_caller_chooses_cache_and_threads_and_set_params_works(
+    toy, models, tmp_path
+):
+    X, _ = toy
+    path, est = copy_model(models, "classifier", tmp_path)
+    cache = tmp_path / "mine"
+    loaded = load_model(path, memory=str(cache), n_jobs=2)
+    assert loaded.memory == str(cache) and loaded.n_jobs == 2
+    np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
+    assert len(list(cache.rglob("*.npy"))) == len(X)
+    other = tmp_path / "later"
+    loaded.set_params(memory=str(other)).predict(X)
+    assert len(list(other.rglob("*.npy"))) == len(X)
+    tagger = load_model(copy_model(models, "tagger", tmp_path / "t")[0], memory=cache)
+    assert tagger.embedder_.memory == cache
+
+
+def test_large_inputs_run_in_smaller_batches():
+    """size 1024 with batch 1024 from a sidecar took 3.1 GB for 8 images."""
+    from artmedium.estimators._cached_backbone import MAX_BATCH_PIXELS, CachedBackbone
+
+    runner = CachedBackbone("simple_cnn", None, image_size=1024, batch_size=1024)
+    assert runner.run_batch_size == MAX_BATCH_PIXELS // 1024**2
+    assert CachedBackbone("simple_cnn", None, batch_size=32).run_batch_size == 32

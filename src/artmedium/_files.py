@@ -97,7 +97,8 @@ def open_regular(path, *, follow_symlinks=True):
     ...
     artmedium._files.NotRegularFileError: ... is a named pipe (FIFO), not a regular file
     """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    nonblock = getattr(os, "O_NONBLOCK", 0)  # POSIX only: Windows has no FIFOs
+    flags = os.O_RDONLY | nonblock | getattr(os, "O_CLOEXEC", 0)
     flags |= getattr(os, "O_BINARY", 0)
     if not follow_symlinks:
         flags |= getattr(os, "O_NOFOLLOW", 0)
@@ -115,7 +116,9 @@ def open_regular(path, *, follow_symlinks=True):
             )
         if not stat.S_ISREG(mode):
             raise NotRegularFileError(path, file_kind(mode))
-        if hasattr(os, "set_blocking"):
+        if nonblock:
+            # Only where O_NONBLOCK was set: on Windows set_blocking exists
+            # (Python >= 3.12) but works on pipes only.
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
@@ -157,16 +160,15 @@ def read_limited(fp, limit, *, name):
     ...
     ValueError: x is larger than the 3 bytes accepted
     """
-    chunks, total = [], 0
-    while total <= limit:
-        chunk = fp.read(min(_CHUNK, limit + 1 - total))
+    buffer = bytearray()
+    while len(buffer) <= limit:
+        chunk = fp.read(min(_CHUNK, limit + 1 - len(buffer)))
         if not chunk:
             break
-        chunks.append(chunk)
-        total += len(chunk)
-    if total > limit:
+        buffer += chunk
+    if len(buffer) > limit:
         raise ValueError(f"{name} is larger than the {limit} bytes accepted")
-    return b"".join(chunks)
+    return bytes(buffer)
 
 
 def atomic_write(path, write):

@@ -32,6 +32,11 @@ MAX_IMAGE_SIZE = 1024
 MAX_RESIZE = 2048
 MAX_FEATURES = 1 << 16
 MAX_LABELS = 100_000
+#: Most weights one layer of a saved model may have (64 MiB of float32): each
+#: bound above is sane alone, but their product (classes x features) is not.
+MAX_LAYER_PARAMS = 1 << 24
+#: Largest array a saved model's JSON may describe (labels, parameters).
+MAX_ARRAY_BYTES = 16 << 20
 
 
 @dataclass
@@ -133,9 +138,39 @@ def array_dtype(text, where):
     return dtype
 
 
+def _count_leaves(values):
+    stack, count = [values], 0
+    while stack:
+        value = stack.pop()
+        if isinstance(value, list):
+            stack.extend(value)
+        else:
+            count += 1
+    return count
+
+
+def check_layer_size(rows, columns, where):
+    """Refuse a layer of ``rows x columns`` weights above MAX_LAYER_PARAMS."""
+    if rows * columns > MAX_LAYER_PARAMS:
+        raise ValueError(
+            f"{where}: a layer of {rows} x {columns} weights exceeds the "
+            f"{MAX_LAYER_PARAMS} a loaded model may have"
+        )
+
+
 def array_from_json(values, dtype_text, where):
-    """``np.asarray(values, dtype)`` when every value fits the dtype exactly."""
+    """``np.asarray(values, dtype)`` when every value fits the dtype exactly.
+
+    The size the array would take is checked before it is allocated (a short
+    list of empty strings with dtype ``<U4096`` would take 16 KiB per item).
+    """
     dtype = array_dtype(dtype_text, where)
+    n_bytes = _count_leaves(values) * max(dtype.itemsize, 1)
+    if n_bytes > MAX_ARRAY_BYTES:
+        raise ValueError(
+            f"{where}: an array of {n_bytes} bytes exceeds the {MAX_ARRAY_BYTES} "
+            "a loaded model may describe"
+        )
     try:
         array = np.asarray(values, dtype=dtype)
     except (TypeError, ValueError, OverflowError) as exc:

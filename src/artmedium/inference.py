@@ -12,6 +12,7 @@ writer streaming output per batch, or a worker of a distributed job, needs).
 import fnmatch
 import glob
 import os
+import re
 
 import numpy as np
 
@@ -103,16 +104,33 @@ def _isdir(path):
 def _glob(pattern):
     """What ``glob.glob(pattern, recursive=True)`` matches, each real folder once.
 
-    ``glob`` follows symbolic links to folders, so under a quoted ``**`` a link
-    back to its own parent makes the expansion exponential. Here each ``**``
-    visits every real folder (by ``os.path.realpath``) at most once, so the work
-    is linear in the folders present; hidden names are matched only by patterns
-    that start with a dot, as in ``glob``.
+    ``glob`` follows symbolic links to folders, so links back up the tree make
+    its expansion exponential (under ``**``, and under stacked ``*/*/*``).
+    Here each part of the pattern visits every real folder (by
+    ``os.path.realpath``) at most once, so the work is linear in the folders
+    present. As in ``glob``: hidden names match only patterns that start with
+    a dot, and a trailing separator matches folders only. A drive (Windows) and
+    both separators where the system has two are understood.
     """
-    absolute = os.path.isabs(pattern)
-    parts = [p for p in pattern.split(os.sep) if p]
-    start = os.sep if absolute else ""
+    drive, rest = os.path.splitdrive(pattern)
+    separators = os.sep + (os.altsep or "")
+    parts = [p for p in re.split(f"[{re.escape(separators)}]", rest) if p]
+    folders_only = rest.endswith(tuple(separators))
+    start = drive + (os.sep if rest[:1] and rest[0] in separators else "")
     found = []
+    seen = [set() for _ in parts]  # real folders visited, per part
+
+    def first_visit(folder, i):
+        real = os.path.realpath(folder or os.curdir)
+        if real in seen[i]:
+            return False
+        seen[i].add(real)
+        return True
+
+    def keep(path):
+        if folders_only and not _isdir(path):
+            return
+        found.append(path)
 
     def names(folder, part):
         hidden_ok = part.startswith(".")
@@ -122,54 +140,47 @@ def _glob(pattern):
             if (hidden_ok or not n.startswith(".")) and fnmatch.fnmatch(n, part)
         ]
 
-    def folders_below(folder, seen):
+    def folders_below(folder, i):
         """``folder`` and every folder under it, following links, each once."""
         stack = [folder]
         while stack:
             current = stack.pop()
-            real = os.path.realpath(current or os.curdir)
-            if real in seen:
+            if not first_visit(current, i):
                 continue
-            seen.add(real)
             yield current
             for name in reversed(_listdir(current)):
                 path = os.path.join(current, name)
                 if not name.startswith(".") and _isdir(path):
                     stack.append(path)
 
-    def expand(folder, i, seen_by_part):
+    def expand(folder, i):
         if i == len(parts):
             if folder:  # "**" alone matches what is below, not "" itself
-                found.append(folder)
+                keep(folder)
             return
         part, last = parts[i], i == len(parts) - 1
         if part == "**":
-            for sub in folders_below(folder, seen_by_part[i]):
+            for sub in folders_below(folder, i):
                 if last:
-                    found.extend(
-                        os.path.join(sub, n)
-                        for n in _listdir(sub)
-                        if not n.startswith(".")
-                    )
+                    for name in _listdir(sub):
+                        if not name.startswith("."):
+                            keep(os.path.join(sub, name))
                     if sub != folder:
                         continue
-                expand(sub, i + 1, seen_by_part)
-        elif glob.has_magic(part):
-            for name in names(folder, part):
-                path = os.path.join(folder, name)
-                if last:
-                    found.append(path)
-                elif _isdir(path):
-                    expand(path, i + 1, seen_by_part)
-        else:
-            path = os.path.join(folder, part)
+                expand(sub, i + 1)
+            return
+        if not first_visit(folder, i):
+            return
+        candidates = names(folder, part) if glob.has_magic(part) else [part]
+        for name in candidates:
+            path = os.path.join(folder, name)
             if last:
                 if os.path.lexists(path):
-                    found.append(path)
+                    keep(path)
             elif _isdir(path):
-                expand(path, i + 1, seen_by_part)
+                expand(path, i + 1)
 
-    expand(start, 0, [set() for _ in parts])
+    expand(start, 0)
     return list(dict.fromkeys(found))
 
 

@@ -65,7 +65,7 @@ from artmedium._state import (
 from artmedium._version import __version__
 
 #: Largest ``model.json`` read (a tagger over a large vocabulary stays far below).
-MAX_SIDECAR_BYTES = 64 << 20
+MAX_SIDECAR_BYTES = 8 << 20
 #: Most images per forward pass a loaded model may ask for (the other bounds
 #: live beside the estimators' saved state, in ``artmedium._state``).
 MAX_BATCH_SIZE = 1024
@@ -605,7 +605,7 @@ def _read_sidecar(folder):
         raise ValueError(str(exc)) from None
     try:
         return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # bad UTF-8 or JSON, integers over 4300 digits
         raise ValueError(f"{sidecar_path} is not valid JSON: {exc}") from None
     except RecursionError:
         raise ValueError(f"{sidecar_path} is nested too deeply to be a model") from None
@@ -696,7 +696,7 @@ def _read_weights(weights, declared, limit):
         return read_limited(fp, declared, name=str(weights))
 
 
-def load_model(path, *, device="cpu"):
+def load_model(path, *, device="cpu", memory=None, n_jobs=None):
     """Load a model saved by :func:`save_model`: JSON and safetensors, no pickle.
 
     Nothing in the folder can run code: every sidecar field is checked before
@@ -713,6 +713,11 @@ def load_model(path, *, device="cpu"):
     device : str, default="cpu"
         Torch device of the loaded model (and of nested estimators); a model
         trained on a GPU loads on the CPU unless asked otherwise.
+    memory : None, str, os.PathLike or joblib.Memory, default=None
+        Feature cache folder of the loaded model (and of its embedder); the
+        saved model never chooses one. ``set_params(memory=...)`` later works too.
+    n_jobs : int or None, default=None
+        Image decoding threads of the loaded model (and nested estimators).
 
     Returns
     -------
@@ -747,7 +752,7 @@ def load_model(path, *, device="cpu"):
             est = _rebuild(sidecar, device)
     except ValueError as exc:
         raise ValueError(f"{folder / SIDECAR}: {exc}") from None
-    except (TypeError, KeyError, RecursionError) as exc:
+    except (TypeError, KeyError, RecursionError, RuntimeError, MemoryError) as exc:
         raise ValueError(
             f"{folder / SIDECAR} describes a model this artmedium {__version__} "
             f"cannot rebuild ({type(exc).__name__}: {exc}); was it saved by a newer "
@@ -772,4 +777,14 @@ def load_model(path, *, device="cpu"):
         raise ValueError(f"could not read {weights}: {exc}") from exc
     _check_tensors(weights, expected, tensors)
     _assign_tensors(state, tensors)
+    _set_caller_params(est, memory=memory, n_jobs=n_jobs)
     return est
+
+
+def _set_caller_params(est, **values):
+    """The caller's runtime parameters on a loaded estimator and its nested ones."""
+    nested = [getattr(est, "embedder", None), getattr(est, "embedder_", None)]
+    for obj in [est, *nested]:
+        if hasattr(obj, "get_params"):
+            names = obj.get_params(deep=False)
+            obj.set_params(**{k: v for k, v in values.items() if k in names})

@@ -23,6 +23,10 @@ from artmedium.nets import get_backbone
 
 POOLED = None  # ``stop`` value meaning "the pooled feature vector"
 
+#: Most input pixels in one forward pass (64 images of 224 x 224): what bounds
+#: the activations' memory when a model asks for large inputs or batches.
+MAX_BATCH_PIXELS = 64 * 224 * 224
+
 
 def cached_backbone(est, *, weights, seed):
     """The :class:`CachedBackbone` of an image estimator, from its parameters.
@@ -101,12 +105,33 @@ class CachedBackbone:
             preprocessing = dataclasses.replace(preprocessing, size=size, resize=resize)
         self.preprocessing = preprocessing
         self.batch_size = int(batch_size)
-        self.n_jobs = 1 if n_jobs is None else int(n_jobs)
-        location = cache_location(memory)
-        self.cache = None if location is None else FeatureCache(location)
+        self.cache = None
+        self.configure(memory=memory, n_jobs=n_jobs)
         self.device = torch.device(device)
         self._fingerprint = None
         self._shapes = {}
+
+    def configure(self, *, memory, n_jobs):
+        """Use this cache folder and this many decoding threads from now on.
+
+        Estimators call it before every use with their current ``memory`` and
+        ``n_jobs``, so ``set_params`` on a fitted (or loaded) estimator takes
+        effect, as scikit-learn's runtime parameters do.
+        """
+        self.n_jobs = 1 if n_jobs is None else int(n_jobs)
+        location = cache_location(memory)
+        if location is None:
+            self.cache = None
+        elif self.cache is None or self.cache.location != location:
+            self.cache = FeatureCache(location)
+
+    @property
+    def run_batch_size(self):
+        """Images per forward pass: ``batch_size``, bounded so that a batch holds
+        at most :data:`MAX_BATCH_PIXELS` input pixels (large inputs run in
+        smaller batches; the results do not depend on it)."""
+        per_image = self.preprocessing.size**2
+        return max(1, min(self.batch_size, MAX_BATCH_PIXELS // per_image))
 
     @property
     def n_stages(self):
@@ -202,6 +227,7 @@ class CachedBackbone:
                 if hit is not None:
                     results[i] = torch.from_numpy(hit)
         todo = [i for i in range(n) if results[i] is None and i not in errors]
+        batch_size = self.run_batch_size
         pending_idx, pending_img = [], []
 
         def flush():
@@ -228,7 +254,7 @@ class CachedBackbone:
                 continue
             pending_idx.append(todo[j])
             pending_img.append(item)
-            if len(pending_img) >= self.batch_size:
+            if len(pending_img) >= batch_size:
                 flush()
         flush()
 

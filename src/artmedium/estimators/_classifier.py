@@ -28,6 +28,7 @@ from artmedium._state import (
     State,
     check_int,
     check_keys,
+    check_layer_size,
     check_strings,
     labels_from_json,
     labels_to_json,
@@ -307,6 +308,7 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         views = 2 if (reset and self.augment and self.start_ is POOLED) else 1
         # Activation maps are large: keep them as float16 in memory and on disk.
         dtype = torch.float32 if self.start_ in (POOLED, 0) else torch.float16
+        self.backbone_.configure(memory=self.memory, n_jobs=self.n_jobs)
         out, errors = self.backbone_.activations(
             inp.data, stop=self.start_, views=views, dtype=dtype
         )
@@ -506,6 +508,7 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
             est.backbone_ = None
             est.start_ = POOLED
             est.n_features_in_ = n_features_in
+            check_layer_size(n_classes, n_features_in, f"{where}.classes")
             names = check_strings(
                 fields["feature_names_in"], f"{where}.feature_names_in", n_features_in
             )
@@ -523,6 +526,8 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
                 fields["start"], f"{where}.start", 0, est.backbone_.n_stages
             )
             est._set_start(start)
+            dim = est.backbone_.network.feature_dim
+            check_layer_size(n_classes, dim, f"{where}.classes")
             module = est._build_module(None, n_classes)
             mode = "images"
         est.net_ = est._make_net(module, n_classes).initialize()

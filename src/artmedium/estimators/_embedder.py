@@ -224,6 +224,7 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 )
             Xf = validate_data(self, inp.data, reset=False, dtype=np.float32)
             return self._embed_rows(Xf)
+        self.backbone_.configure(memory=self.memory, n_jobs=self.n_jobs)
         out, errors = self.backbone_.activations(inp.data, stop=POOLED)
         raise_read_errors(errors)
         return features_to_numpy(out)
@@ -232,9 +233,10 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         runner = self.backbone_
         prep = runner.preprocessing
         chunks = []
-        for start in range(0, len(Xf), runner.batch_size):
+        step = runner.run_batch_size
+        for start in range(0, len(Xf), step):
             batch = flat_rows_to_images(
-                Xf[start : start + runner.batch_size],
+                Xf[start : start + step],
                 self.image_shape,
                 prep.size,
                 prep.mean,

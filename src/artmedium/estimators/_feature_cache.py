@@ -11,6 +11,7 @@ else found there is ignored (and overwritten by a fresh result), never loaded.
 import hashlib
 import io
 import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -180,7 +181,13 @@ class FeatureCache:
             raise TypeError("the feature cache stores numeric arrays only")
         path = self.path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # Our own folders must be real folders, checked before anything is
+            # created in them: a link planted in a shared cache would send our
+            # writes somewhere else.
+            for folder in (self.root, path.parent):
+                folder.mkdir(parents=True, exist_ok=True)
+                if not stat.S_ISDIR(os.lstat(folder).st_mode):
+                    raise NotADirectoryError(f"{folder} is not a real folder (a link?)")
 
             def write(tmp):
                 with open(tmp, "xb") as fh:

@@ -23,6 +23,7 @@ from artmedium._state import (
     array_from_json,
     check_int,
     check_keys,
+    check_layer_size,
     check_strings,
 )
 from artmedium.datasets import POSTER_TAGS, tag_matrix, tags_to_medium
@@ -507,6 +508,7 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         names = check_strings(
             fields["feature_names_in"], f"{where}.feature_names_in", n_features_in
         )
+        check_layer_size(n_tags, n_features, f"{where}.tag_names")
 
         est = cls(**params)
         passthrough = isinstance(est.embedder, str) and est.embedder == "passthrough"

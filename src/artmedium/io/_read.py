@@ -9,7 +9,9 @@ DataLoader worker or a thread pool.
 import functools
 import importlib
 import io
+import mmap
 import os
+import re
 import threading
 import warnings
 from collections import deque
@@ -356,56 +358,69 @@ class _WatchedReader:
         return self._raw.tell()
 
 
-_RST_OR_STUFFING = frozenset([0x00, *range(0xD0, 0xD8)])
+# A marker: a run of 0xFF fill bytes, then the marker's code.
+_MARKER = re.compile(rb"\xff+(.)", re.DOTALL)
+# In entropy-coded data 0xFF is followed by 0x00 (stuffing) or a restart marker
+# (0xD0-0xD7); anything else after a run of 0xFF ends the data.
+_END_OF_SCAN = re.compile(rb"\xff+[^\x00\xff\xd0-\xd7]")
+_NO_LENGTH = frozenset([0x01, *range(0xD0, 0xD8)])
+_FILL_BYTE = re.compile(rb"\xff")
+
+
+def _whole(raw):
+    """The bytes of a seekable binary file, without copying where possible."""
+    if isinstance(raw, io.BytesIO):
+        return raw.getbuffer()
+    try:
+        return mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        raw.seek(0)
+        return read_limited(raw, MAX_ENCODED_BYTES, name="the file")
 
 
 def _jpeg_has_end(fp):
     """Whether the first JPEG image in ``fp`` runs to its end-of-image marker.
 
     Walks the marker segments from the start; after each start-of-scan it skips
-    the entropy-coded data (where 0xFF is always followed by 0x00 or a restart
-    marker) to the next marker. Data after the first image's EOI (an MPO's other
-    frames, a phone's appended video) is never looked at.
+    the entropy-coded data to the next real marker (a regular expression, so
+    megabytes of data or restart markers cost milliseconds). Data after the
+    first image's EOI (an MPO's other frames, a phone's appended video) is never
+    looked at; a file is mapped, not read into memory.
     """
-    fp.seek(0)
-    data = fp.read()
-    n = len(data)
-    pos = 2  # after SOI
-    while pos < n:
-        if data[pos] != 0xFF:
-            # Stray bytes between segments: libjpeg skips to the next marker too.
-            pos = data.find(b"\xff", pos)
-            if pos < 0:
+    raw = getattr(fp, "_raw", fp)
+    data = _whole(raw)
+    try:
+        n = min(len(data), MAX_ENCODED_BYTES)
+        pos = 2  # after SOI
+        while pos < n:
+            if data[pos] != 0xFF:
+                # Stray bytes between segments: libjpeg skips to the next marker.
+                match = _FILL_BYTE.search(data, pos, n)
+                if match is None:
+                    return False
+                pos = match.start()
+            match = _MARKER.match(data, pos, n)
+            if match is None:
                 return False
-        while pos < n and data[pos] == 0xFF:  # fill bytes
-            pos += 1
-        if pos >= n:
-            return False
-        marker = data[pos]
-        pos += 1
-        if marker == 0xD9:  # EOI
-            return True
-        if marker in _RST_OR_STUFFING or marker == 0x01:  # no length field
-            continue
-        if pos + 2 > n:
-            return False
-        pos += int.from_bytes(data[pos : pos + 2], "big")
-        if marker != 0xDA:  # not SOS: the segment is skipped whole
-            continue
-        while True:  # entropy-coded data up to the next real marker
-            pos = data.find(b"\xff", pos)
-            if pos < 0:
-                return False
-            after = pos + 1
-            while after < n and data[after] == 0xFF:
-                after += 1
-            if after >= n:
-                return False
-            if data[after] in _RST_OR_STUFFING:
-                pos = after + 1
+            marker, pos = match.group(1)[0], match.end()
+            if marker == 0xD9:  # EOI
+                return True
+            if marker in _NO_LENGTH:
                 continue
-            break
-    return False
+            if pos + 2 > n:
+                return False
+            pos += int.from_bytes(data[pos : pos + 2], "big")
+            if marker == 0xDA:  # SOS: skip the entropy-coded data
+                match = _END_OF_SCAN.search(data, pos, n)
+                if match is None:
+                    return False
+                pos = match.start()
+        return False
+    finally:
+        if isinstance(data, mmap.mmap):
+            data.close()
+        elif isinstance(data, memoryview):
+            data.release()
 
 
 def _decode(raw, source, *, min_size, limit):
