@@ -117,7 +117,7 @@ def test_info_survives_an_unreadable_default_model(tmp_path, monkeypatch, sideca
 
 
 def test_info_reads_the_default_model_once(tmp_path, monkeypatch):
-    import artmedium.pretrained
+    import artmedium.persistence
 
     calls = []
 
@@ -125,7 +125,7 @@ def test_info_reads_the_default_model_once(tmp_path, monkeypatch):
         calls.append(1)
         return None
 
-    monkeypatch.setattr(artmedium.pretrained, "default_model_summary", summary)
+    monkeypatch.setattr(artmedium.persistence, "default_model_summary", summary)
     assert CliRunner().invoke(main, ["info"]).exit_code == 0
     assert calls == [1]
 

@@ -439,8 +439,8 @@ def test_pickle_and_joblib_still_work_for_trusted_files(fitted, tmp_path):
 
 def test_default_resolves_to_the_package_folder(fitted, tmp_path, monkeypatch):
     monkeypatch.setattr(artmedium.pretrained, "DEFAULT_MODEL_DIR", tmp_path / "none")
-    assert not artmedium.pretrained.is_default_model_installed()
-    assert artmedium.pretrained.default_model_summary() is None
+    assert not artmedium.persistence.is_default_model_installed()
+    assert artmedium.persistence.default_model_summary() is None
     with pytest.raises(FileNotFoundError, match="default model is not installed"):
         load_model("default")
 
@@ -452,9 +452,9 @@ def test_default_resolves_to_the_package_folder(fitted, tmp_path, monkeypatch):
     monkeypatch.setattr(
         artmedium.pretrained, "DEFAULT_MODEL_DIR", tmp_path / "stand_in"
     )
-    loaded = artmedium.pretrained.load_default_model()
+    loaded = artmedium.persistence.load_default_model()
     np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
-    summary = artmedium.pretrained.default_model_summary()
+    summary = artmedium.persistence.default_model_summary()
     assert summary["name"] == "stand-in"
     assert summary["classes"] == list(TWO_MEDIA)
     assert (summary["accuracy"], summary["balanced_accuracy"]) == (0.9, 0.8)
@@ -462,7 +462,7 @@ def test_default_resolves_to_the_package_folder(fitted, tmp_path, monkeypatch):
 
 
 def test_embedded_default_model_predicts_a_poster_class():
-    folder = artmedium.pretrained.default_model_dir()
+    folder = artmedium.persistence.default_model_dir()
     if not folder.is_dir():
         pytest.skip("embedded default model not trained yet")
     model = load_model("default")

@@ -1,4 +1,4 @@
-"""Medium descriptions <-> media tags (artmedium.datasets._vocabulary)."""
+"""Medium descriptions <-> media tags (artmedium.vocabulary)."""
 
 import numpy as np
 import pytest

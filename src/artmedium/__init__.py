@@ -16,8 +16,8 @@ from artmedium._version import __version__
 _LAZY = {
     "fetch_tate": "artmedium.datasets",
     "load_tate": "artmedium.datasets",
-    "medium_to_tags": "artmedium.datasets",
-    "tags_to_medium": "artmedium.datasets",
+    "medium_to_tags": "artmedium.vocabulary",
+    "tags_to_medium": "artmedium.vocabulary",
     "ImageEmbedder": "artmedium.estimators",
     "MediumClassifier": "artmedium.estimators",
     "MediumTagger": "artmedium.estimators",
@@ -45,6 +45,7 @@ _SUBMODULES = (
     "nets",
     "persistence",
     "pretrained",
+    "vocabulary",
 )
 
 

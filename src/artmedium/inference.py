@@ -358,8 +358,8 @@ class BatchPredictor:
     def __init__(self, model, *, top_k=3, tags=True):
         from sklearn.utils.validation import check_is_fitted
 
-        from artmedium.datasets import POSTER_TAGS, tags_to_medium
         from artmedium.estimators import MediumTagger
+        from artmedium.vocabulary import POSTER_TAGS, tags_to_medium
 
         _check_positive_int(top_k, "top_k")
         if isinstance(model, str | os.PathLike):
@@ -392,7 +392,7 @@ class BatchPredictor:
             }
             n_choices = len(self._combinations)
         else:
-            from artmedium.estimators._class_tags import class_tag_probabilities
+            from artmedium.estimators import class_tag_probabilities
 
             self._classes = model.classes_
             membership = class_tag_probabilities(
@@ -505,7 +505,7 @@ class BatchPredictor:
         return [row for pair in good for row in self._rows_or_errors([pair])]
 
     def _classifier_rows(self, paths, images):
-        from artmedium.estimators._class_tags import class_tag_probabilities
+        from artmedium.estimators import class_tag_probabilities
 
         proba = self.model.predict_proba(images)
         order = np.argsort(-proba, axis=1, kind="stable")[:, : self.top_k]
@@ -528,7 +528,7 @@ class BatchPredictor:
         return rows
 
     def _tagger_rows(self, paths, images):
-        from artmedium.datasets import tags_to_medium
+        from artmedium.vocabulary import tags_to_medium
 
         est = self.model
         proba = np.asarray(est.predict_proba(images), dtype=float)

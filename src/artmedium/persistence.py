@@ -578,8 +578,6 @@ def save_model(estimator, path, *, metadata=None, half=False, overwrite=False):
 
 def _resolve(path):
     if isinstance(path, str) and path == "default":
-        from artmedium.pretrained import default_model_dir
-
         folder = default_model_dir()
         if not (folder / SIDECAR).is_file():
             raise FileNotFoundError(
@@ -788,3 +786,100 @@ def _set_caller_params(est, **values):
         if hasattr(obj, "get_params"):
             names = obj.get_params(deep=False)
             obj.set_params(**{k: v for k, v in values.items() if k in names})
+
+
+# ------------------------------------------------------- the embedded model
+
+
+def default_model_dir():
+    """Folder of the embedded default model (it may not exist).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> from artmedium.persistence import default_model_dir
+    >>> default_model_dir().name
+    'default'
+    """
+    import artmedium.pretrained
+
+    # Read at call time, so that a test pointing it at a stand-in takes effect.
+    return Path(artmedium.pretrained.DEFAULT_MODEL_DIR)
+
+
+def is_default_model_installed():
+    """Whether this copy of artmedium holds the embedded default model.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from artmedium.persistence import is_default_model_installed
+    >>> isinstance(is_default_model_installed(), bool)
+    True
+    """
+    return (default_model_dir() / SIDECAR).is_file()
+
+
+def load_default_model(*, device="cpu"):
+    """Load the embedded default model (``load_model("default")``).
+
+    Parameters
+    ----------
+    device : str, default="cpu"
+        Torch device.
+
+    Returns
+    -------
+    MediumClassifier
+
+    Raises
+    ------
+    FileNotFoundError
+        This copy of artmedium has no embedded model.
+    """
+    return load_model("default", device=device)
+
+
+def default_model_summary():
+    """Name, classes and held-out scores of the embedded model, or None.
+
+    Read from the model's sidecar without loading its weights.
+
+    Returns
+    -------
+    dict or None
+        ``name``, ``estimator``, ``backbone``, ``classes``, ``tag_names``,
+        ``accuracy``, ``balanced_accuracy`` and ``artist_accuracy`` (None
+        where not recorded), ``weights_bytes``; None when no model is installed.
+
+    Examples
+    --------
+    >>> from artmedium.persistence import default_model_summary
+    >>> summary = default_model_summary()
+    >>> summary is None or len(summary["classes"]) > 1
+    True
+    """
+    if not is_default_model_installed():
+        return None
+    info = model_info(default_model_dir())
+    meta = info.get("metadata") or {}
+    metrics = meta.get("metrics") or {}
+    held_out = metrics.get("random") or {}
+    artist = metrics.get("artist") or {}
+    return {
+        "name": meta.get("name", "default"),
+        "estimator": info["estimator"],
+        "backbone": info.get("backbone"),
+        "classes": info.get("classes") or [],
+        "tag_names": info.get("tag_names") or [],
+        "accuracy": held_out.get("accuracy"),
+        "balanced_accuracy": held_out.get("balanced_accuracy"),
+        "artist_accuracy": artist.get("accuracy"),
+        "weights_bytes": info["weights"].get("bytes"),
+    }

@@ -49,7 +49,7 @@ def default_model_line(summary):
     Parameters
     ----------
     summary : dict or None
-        :func:`artmedium.pretrained.default_model_summary`; None when no model
+        :func:`artmedium.persistence.default_model_summary`; None when no model
         is installed.
 
     Returns
@@ -89,7 +89,7 @@ def info():
     Example:
       artmedium info
     """
-    from artmedium.pretrained import default_model_summary
+    from artmedium.persistence import default_model_summary
 
     items = environment_info()
     try:

@@ -18,7 +18,7 @@ from artmedium.datasets._fetch import (
 )
 from artmedium.datasets._labels import load_labelled_csv, load_labelled_images
 from artmedium.datasets._tate import load_tate
-from artmedium.datasets._vocabulary import (
+from artmedium.vocabulary import (
     POSTER_CLASSES,
     POSTER_TAGS,
     MediumTags,

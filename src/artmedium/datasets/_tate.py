@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from artmedium._validation import check_count
-from artmedium.datasets._vocabulary import POSTER_CLASSES, _as_vocabulary, tag_matrix
+from artmedium.vocabulary import POSTER_CLASSES, as_vocabulary, tag_matrix
 
 __all__ = ["load_tate"]
 
@@ -420,7 +420,7 @@ def load_tate(
     check_count(n_classes, "n_classes", allow_none=True)
     check_count(min_count, "min_count", allow_none=False)
     wanted = resolve_classes(classes)
-    vocab = _as_vocabulary(vocabulary)
+    vocab = as_vocabulary(vocabulary)
     if as_frame:
         pd = _import_pandas()
 

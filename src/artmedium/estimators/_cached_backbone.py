@@ -17,8 +17,7 @@ import numpy as np
 import torch
 
 from artmedium.estimators._feature_cache import FeatureCache, cache_location
-from artmedium.io import ImageReadError, image_digest, iter_images
-from artmedium.io._read import READER_VERSION
+from artmedium.io import READER_VERSION, ImageReadError, image_digest, iter_images
 from artmedium.nets import get_backbone
 
 POOLED = None  # ``stop`` value meaning "the pooled feature vector"
@@ -264,19 +263,6 @@ class CachedBackbone:
         for i in errors:
             results[i] = torch.zeros_like(good)
         return torch.stack(results), errors
-
-
-def raise_read_errors(errors, name="X"):
-    """Raise one ValueError naming every unreadable image and its index."""
-    if not errors:
-        return
-    lines = [f"  {name}[{i}]: {exc}" for i, exc in sorted(errors.items())[:10]]
-    more = len(errors) - len(lines)
-    if more > 0:
-        lines.append(f"  ... and {more} more")
-    raise ValueError(
-        f"{len(errors)} image(s) in {name} could not be read:\n" + "\n".join(lines)
-    )
 
 
 def features_to_numpy(tensor):

@@ -7,7 +7,7 @@ model, its tag probabilities and prediction rows.
 
 import numpy as np
 
-from artmedium.datasets import POSTER_TAGS, tag_matrix
+from artmedium.vocabulary import POSTER_TAGS, tag_matrix
 
 
 def class_tag_matrix(classes, vocabulary=None):

@@ -23,6 +23,7 @@ from sklearn.utils.validation import (
 )
 from torch import nn
 
+from artmedium._inputs import FEATURES, check_labels, parse_X, raise_read_errors
 from artmedium._state import (
     MAX_FEATURES,
     State,
@@ -37,10 +38,8 @@ from artmedium._state import (
 from artmedium.estimators._cached_backbone import (
     POOLED,
     cached_backbone,
-    raise_read_errors,
 )
 from artmedium.estimators._class_tags import class_tag_names
-from artmedium.estimators._inputs import FEATURES, check_labels, parse_X
 from artmedium.estimators._modules import (
     Standardize,
     TrainableNet,

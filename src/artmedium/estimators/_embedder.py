@@ -14,6 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from artmedium._inputs import FEATURES, parse_X, raise_read_errors
 from artmedium._state import (
     MAX_FEATURES,
     State,
@@ -26,9 +27,7 @@ from artmedium.estimators._cached_backbone import (
     cached_backbone,
     features_to_numpy,
     flat_rows_to_images,
-    raise_read_errors,
 )
-from artmedium.estimators._inputs import FEATURES, parse_X
 
 
 class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):

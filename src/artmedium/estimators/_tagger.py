@@ -16,6 +16,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from artmedium._inputs import FEATURES, as_tag_matrix, parse_X
 from artmedium._state import (
     MAX_FEATURES,
     MAX_LABELS,
@@ -26,39 +27,9 @@ from artmedium._state import (
     check_layer_size,
     check_strings,
 )
-from artmedium.datasets import POSTER_TAGS, tag_matrix, tags_to_medium
 from artmedium.estimators._embedder import ImageEmbedder
-from artmedium.estimators._inputs import FEATURES, check_labels, parse_X
 from artmedium.estimators._modules import Standardize, WeightedBCENet, make_head
-
-
-def _as_tag_matrix(y, tag_names):
-    """Y as an (n, n_tags) 0/1 int array, from a matrix or medium strings."""
-    if isinstance(y, (list, tuple)) and y and isinstance(y[0], str):
-        y = np.asarray(y, dtype=object)
-    arr = np.asarray(y)
-    if arr.ndim == 1 and arr.dtype.kind in "OUS":
-        check_labels(y)
-        return tag_matrix([str(m) for m in arr], vocabulary=tag_names).astype(np.int64)
-    if arr.ndim == 1:
-        arr = arr.reshape(-1, 1)
-    if arr.ndim != 2:
-        raise ValueError(
-            "y must be an (n_samples, n_tags) 0/1 array or a 1-D array of medium "
-            f"descriptions; got shape {arr.shape}."
-        )
-    if arr.shape[1] != len(tag_names):
-        raise ValueError(
-            f"y has {arr.shape[1]} tag columns but there are {len(tag_names)} tag "
-            f"names ({list(tag_names)}); pass tag_names to match."
-        )
-    if arr.dtype.kind == "c" or not np.isin(arr, (0, 1)).all():
-        raise ValueError(
-            "y must contain only 0 and 1 (tag absent / present); a multiclass or "
-            "continuous target is not a tag matrix. Only binary classification is "
-            "supported, per tag."
-        )
-    return arr.astype(np.int64)
+from artmedium.vocabulary import POSTER_TAGS, tags_to_medium
 
 
 class _JointTagNet:
@@ -305,7 +276,7 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         else:
             self.embedder_ = clone(self.embedder)
         X = self._check_X(X, reset=True)
-        Y = _as_tag_matrix(y, self._tag_names_for(y))
+        Y = as_tag_matrix(y, self._tag_names_for(y))
         self.tag_names_ = np.asarray(self._tag_names_for(y), dtype=object)
         if len(Y) != _num_samples(X):
             raise ValueError(
@@ -758,5 +729,5 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         """
         from sklearn.metrics import accuracy_score
 
-        Y = _as_tag_matrix(y, list(self.tag_names_))
+        Y = as_tag_matrix(y, list(self.tag_names_))
         return accuracy_score(Y, self.predict(X), sample_weight=sample_weight)

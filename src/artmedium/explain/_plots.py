@@ -12,9 +12,9 @@ import textwrap
 
 import numpy as np
 
-from artmedium.datasets import medium_to_tags
 from artmedium.explain._analysis import top_losses
 from artmedium.metrics import per_class_accuracy, tag_report
+from artmedium.vocabulary import medium_to_tags
 
 _PLOT_EXTRA = 'pip install "artmedium[plot]"'
 _SUPPORT_PAPER = re.compile(r"\s+on\s+paper\s*$", re.IGNORECASE)

@@ -9,11 +9,10 @@ from sklearn.metrics import confusion_matrix
 from sklearn.utils.validation import check_is_fitted
 
 from artmedium._files import atomic_write
-from artmedium.datasets import tags_to_medium
-from artmedium.estimators._inputs import IMAGES, parse_X
-from artmedium.estimators._tagger import _as_tag_matrix
+from artmedium._inputs import IMAGES, as_tag_matrix, parse_X
 from artmedium.explain._analysis import losses_from_proba, most_confused_pairs
 from artmedium.metrics import per_class_accuracy, tag_report
+from artmedium.vocabulary import tags_to_medium
 
 NO_MEDIUM = "(no medium tag)"
 
@@ -110,7 +109,7 @@ def _media_of(Y, names):
 def _tagger_report(estimator, X, y, *, labels):
     names = [str(t) for t in estimator.tag_names_]
     y_arr = np.asarray(y, dtype=object) if isinstance(y, (list, tuple)) else y
-    Y_true = _as_tag_matrix(y_arr, names)
+    Y_true = as_tag_matrix(y_arr, names)
     Y_pred = np.asarray(estimator.predict(X))
     _check_y(Y_true, len(Y_pred))
     proba = np.asarray(estimator.predict_proba(X))

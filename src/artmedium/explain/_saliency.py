@@ -25,8 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
-from artmedium.estimators._cached_backbone import raise_read_errors
-from artmedium.estimators._inputs import FEATURES, parse_X
+from artmedium._inputs import FEATURES, parse_X, raise_read_errors
 from artmedium.io import read_images
 from artmedium.nets import Backbone
 

@@ -18,6 +18,7 @@ from artmedium.io._preprocess import (
 )
 from artmedium.io._read import (
     ALLOWED_FORMATS,
+    READER_VERSION,
     ImageReadError,
     ReadResult,
     iter_images,
@@ -36,6 +37,7 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "MAX_IMAGE_PIXELS",
+    "READER_VERSION",
     "ImageReadError",
     "Preprocessing",
     "ReadResult",

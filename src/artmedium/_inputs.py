@@ -1,4 +1,6 @@
-"""What an image estimator accepts as ``X``, and how it tells the modes apart.
+"""What image estimators accept as ``X`` and ``y``: shared by estimators and explain.
+
+``X``: how an image estimator tells its two input modes apart.
 
 Two modes, decided from the container alone (never from file contents):
 
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
+
+from artmedium.vocabulary import tag_matrix
 
 IMAGES = "images"
 FEATURES = "features"
@@ -176,7 +180,7 @@ def check_labels(y, name="y"):
 
     Examples
     --------
-    >>> from artmedium.estimators._inputs import check_labels
+    >>> from artmedium._inputs import check_labels
     >>> check_labels(["Graphite on paper", None])
     Traceback (most recent call last):
     ...
@@ -198,3 +202,45 @@ def check_labels(y, name="y"):
             f"{name} mixes strings and numbers ({name}[{s}] is {values[s]!r}, "
             f"{name}[{n}] is {values[n]!r}); use one kind of label."
         )
+
+
+def raise_read_errors(errors, name="X"):
+    """Raise one ValueError naming every unreadable image and its index."""
+    if not errors:
+        return
+    lines = [f"  {name}[{i}]: {exc}" for i, exc in sorted(errors.items())[:10]]
+    more = len(errors) - len(lines)
+    if more > 0:
+        lines.append(f"  ... and {more} more")
+    raise ValueError(
+        f"{len(errors)} image(s) in {name} could not be read:\n" + "\n".join(lines)
+    )
+
+
+def as_tag_matrix(y, tag_names):
+    """Y as an (n, n_tags) 0/1 int array, from a matrix or medium strings."""
+    if isinstance(y, (list, tuple)) and y and isinstance(y[0], str):
+        y = np.asarray(y, dtype=object)
+    arr = np.asarray(y)
+    if arr.ndim == 1 and arr.dtype.kind in "OUS":
+        check_labels(y)
+        return tag_matrix([str(m) for m in arr], vocabulary=tag_names).astype(np.int64)
+    if arr.ndim == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2:
+        raise ValueError(
+            "y must be an (n_samples, n_tags) 0/1 array or a 1-D array of medium "
+            f"descriptions; got shape {arr.shape}."
+        )
+    if arr.shape[1] != len(tag_names):
+        raise ValueError(
+            f"y has {arr.shape[1]} tag columns but there are {len(tag_names)} tag "
+            f"names ({list(tag_names)}); pass tag_names to match."
+        )
+    if arr.dtype.kind == "c" or not np.isin(arr, (0, 1)).all():
+        raise ValueError(
+            "y must contain only 0 and 1 (tag absent / present); a multiclass or "
+            "continuous target is not a tag matrix. Only binary classification is "
+            "supported, per tag."
+        )
+    return arr.astype(np.int64)

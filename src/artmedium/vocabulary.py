@@ -1,4 +1,9 @@
-"""Tate medium descriptions <-> media tags.
+"""Tate medium descriptions <-> media tags: the vocabulary every layer shares.
+
+The bottom floor of artmedium, with :mod:`artmedium.io`: it imports nothing
+from the rest of the package, so datasets, estimators, explain and inference
+all use it without depending on each other. ``artmedium.datasets`` re-exports
+its names.
 
 A Tate medium description ("Graphite, ink and watercolour on paper") names the
 media before the first `` on `` and the support after it. :func:`medium_to_tags`
@@ -40,6 +45,7 @@ __all__ = [
     "POSTER_TAGS",
     "MediumTags",
     "Vocabulary",
+    "as_vocabulary",
     "build_vocabulary",
     "medium_to_tags",
     "tag_matrix",
@@ -203,7 +209,16 @@ class Vocabulary(Sequence):
         return isinstance(name, str) and _normalize(name) in self.tags
 
 
-def _as_vocabulary(vocabulary):
+def as_vocabulary(vocabulary):
+    """A :class:`Vocabulary` from None (the poster's ten tags), a Vocabulary, or
+    a list of tag names (those naming a support, such as "canvas", are supports).
+
+    Examples
+    --------
+    >>> from artmedium.vocabulary import as_vocabulary
+    >>> sorted(as_vocabulary(["etching", "canvas"]).supports)
+    ['canvas']
+    """
     if vocabulary is None:
         vocabulary = POSTER_TAGS
     if isinstance(vocabulary, Vocabulary):
@@ -271,7 +286,7 @@ def medium_to_tags(medium, vocabulary=None):
     >>> medium_to_tags("Etching and aquatint on paper", ["etching", "aquatint"]).tags
     ('etching', 'aquatint')
     """
-    vocab = _as_vocabulary(vocabulary)
+    vocab = as_vocabulary(vocabulary)
     return _tags_of(medium, vocab)
 
 
@@ -310,7 +325,7 @@ def tag_matrix(mediums, vocabulary=None):
     array([[0, 1],
            [1, 0]])
     """
-    vocab = _as_vocabulary(vocabulary)
+    vocab = as_vocabulary(vocabulary)
     column = {tag: j for j, tag in enumerate(vocab.tags)}
     rows_of = {}
     mediums = list(mediums)
@@ -419,7 +434,7 @@ def tags_to_medium(tags, vocabulary=None):
     >>> tags_to_medium([1, 0, 0, 0, 0, 0, 1, 0, 0, 0])
     'Graphite and etching on paper'
     """
-    vocab = _as_vocabulary(vocabulary)
+    vocab = as_vocabulary(vocabulary)
     names = _tag_names(tags, vocab)
     exact = _poster_lookup(vocab).get(frozenset(names))
     if exact is not None:
