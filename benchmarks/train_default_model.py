@@ -37,6 +37,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, recall_scor
 from artmedium import MediumClassifier, __version__
 from artmedium.datasets import POSTER_CLASSES, load_tate
 from artmedium.persistence import SIDECAR, WEIGHTS, save_model
+from artmedium.recipes import DEFAULT_RECIPE, recipe
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -64,14 +65,12 @@ def per_class_sample(X, y, groups, n, seed):
 
 
 def recipe_from(args):
-    """MediumClassifier parameters: the lead's best recipe, overridable by flags."""
-    freeze = args.freeze
-    if freeze not in ("backbone", "none"):
-        freeze = int(freeze)
-    return {
+    """MediumClassifier parameters: the named recipe (artmedium.recipes, the
+    embedded model's by default), with the settings given as flags."""
+    overrides = {
         "backbone": args.backbone,
-        "weights": None if args.weights == "none" else args.weights,
-        "freeze": freeze,
+        "weights": args.weights,
+        "freeze": args.freeze,
         "augment": args.augment,
         "optimizer": args.optimizer,
         "lr": args.lr,
@@ -79,8 +78,14 @@ def recipe_from(args):
         "dropout": args.dropout,
         "max_epochs": args.max_epochs,
         "batch_size": args.batch_size,
-        "random_state": args.seed,
     }
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if overrides.get("weights") == "none":
+        overrides["weights"] = None
+    freeze = overrides.get("freeze")
+    if freeze is not None and freeze not in ("backbone", "none"):
+        overrides["freeze"] = int(freeze)
+    return recipe(args.recipe, **overrides, random_state=args.seed)
 
 
 def make_classifier(recipe, args):
@@ -268,18 +273,18 @@ def main(argv=None):
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--skip-eval", action="store_true")
     parser.add_argument("--no-half", dest="half", action="store_false")
-    parser.add_argument("--backbone", default="efficientnet_lite0")
-    parser.add_argument("--weights", default="imagenet")
-    parser.add_argument("--freeze", default="2")
-    parser.add_argument(
-        "--augment", action=argparse.BooleanOptionalAction, default=True
-    )
-    parser.add_argument("--optimizer", default="adam")
-    parser.add_argument("--lr", type=float, default=3e-4)
-    parser.add_argument("--weight-decay", type=float, default=1e-4)
-    parser.add_argument("--dropout", type=float, default=0.2)
-    parser.add_argument("--max-epochs", type=int, default=8)
-    parser.add_argument("--batch-size", type=int, default=32)
+    # The recipe is artmedium.recipes' (one definition); flags override it.
+    parser.add_argument("--recipe", default=DEFAULT_RECIPE)
+    parser.add_argument("--backbone", default=None)
+    parser.add_argument("--weights", default=None)
+    parser.add_argument("--freeze", default=None)
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction)
+    parser.add_argument("--optimizer", default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--weight-decay", type=float, default=None)
+    parser.add_argument("--dropout", type=float, default=None)
+    parser.add_argument("--max-epochs", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-jobs", type=int, default=2)
     args = parser.parse_args(argv)
@@ -290,16 +295,16 @@ def main(argv=None):
     if args.max_images is not None and args.max_images < len(y):
         X, y, groups = per_class_sample(X, y, groups, args.max_images, args.seed)
     labels = [c for c in POSTER_CLASSES if c in set(y)]
-    recipe = recipe_from(args)
-    print(f"{len(y)} images, {len(labels)} classes; recipe {recipe}", flush=True)
+    params = recipe_from(args)
+    print(f"{len(y)} images, {len(labels)} classes; recipe {params}", flush=True)
 
     metrics = {}
     if not args.skip_eval:
         for split in ("random", "artist"):
-            metrics[split] = evaluate(split, recipe, args, X, y, groups, labels)
+            metrics[split] = evaluate(split, params, args, X, y, groups, labels)
             print(json.dumps(metrics[split]), flush=True)
 
-    clf = make_classifier(recipe, args)
+    clf = make_classifier(params, args)
     start = time.perf_counter()
     clf.fit(X, y)
     training_seconds = time.perf_counter() - start
@@ -316,7 +321,7 @@ def main(argv=None):
             "n_artists": int(len(set(groups))),
             "class_counts": {str(names[i]): int(counts[i]) for i in order},
         },
-        "recipe": recipe,
+        "recipe": params,
         "metrics": metrics,
         "training_seconds": round(training_seconds, 1),
         "machine": {

@@ -205,7 +205,7 @@ def test_memory_caches_frozen_features(toy_image_files, tmp_path):
 
 def test_features_mode_matches_images_mode(toy):
     X, y, X_test, _ = toy
-    clf = tiny(max_epochs=3).fit(X, y)
+    clf = tiny(max_epochs=3, freeze="backbone").fit(X, y)
     feats, _ = clf._encode(X_test, reset=False)
     np.testing.assert_allclose(
         clf.predict_proba(feats.numpy()), clf.predict_proba(X_test), atol=1e-6
@@ -362,13 +362,15 @@ def test_score_counts_labels_unseen_in_fit_as_errors(toy):
 def test_sample_weight_is_repetition(toy):
     """Full-batch training: weighting a sample by k is repeating it k times."""
     X, y, X_test, _ = toy
-    feats = tiny(max_epochs=1).fit(X, y)._encode(X, reset=False)[0].numpy()
+    frozen = tiny(max_epochs=1, freeze="backbone").fit(X, y)
+    feats = frozen._encode(X, reset=False)[0].numpy()
     rng = np.random.RandomState(0)
     weights = rng.randint(0, 3, len(y))
     weights[:2] = 1  # both classes keep samples
     repeated = np.repeat(np.arange(len(y)), weights)
     params = {"lr": 0.05, "max_epochs": 5, "batch_size": 1000, "random_state": 0}
-    params.update(optimizer="adam", class_weight="balanced")
+    # Without dropout: its random masks differ between n and sum(weights) rows.
+    params.update(optimizer="adam", class_weight="balanced", dropout=0.0)
     weighted = MediumClassifier(**params).fit(feats, y, sample_weight=weights)
     copies = MediumClassifier(**params).fit(feats[repeated], y[repeated])
     np.testing.assert_allclose(
@@ -389,3 +391,24 @@ def test_sample_weight_on_images_and_bad_weights(toy):
         tiny(max_epochs=1).fit(X, y, sample_weight=-np.ones(len(y)))
     with pytest.raises(ValueError, match="sample_weight"):
         tiny(max_epochs=1).fit(X, y, sample_weight=np.ones(3))
+
+
+def test_the_default_recipe_is_written_once():
+    """MediumClassifier's defaults, artmedium train's and the embedded model's
+    parameters are the recipe named in artmedium.recipes."""
+    from click.testing import CliRunner
+
+    from artmedium.cli import main
+    from artmedium.persistence import model_info
+    from artmedium.recipes import DEFAULT_RECIPE, RECIPES
+
+    default = dict(RECIPES[DEFAULT_RECIPE])
+    params = MediumClassifier().get_params()
+    assert {k: params[k] for k in default} == default
+    saved = model_info("default")["params"]
+    for name, value in default.items():
+        if name != "weights":  # saved as "imagenet", what "auto" chose
+            assert saved[name] == value, name
+    assert saved["weights"] in ("imagenet", "auto")
+    help_text = CliRunner().invoke(main, ["train", "--help"]).output
+    assert DEFAULT_RECIPE in help_text

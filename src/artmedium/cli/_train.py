@@ -8,6 +8,9 @@ import click
 from artmedium._version import __version__
 from artmedium.cli._common import tate_classes_option
 from artmedium.cli._data import load_data_or_exit
+from artmedium.recipes import DEFAULT_RECIPE, RECIPES, recipe
+
+_FROM_RECIPE = "[default: the recipe's]"
 
 
 def _parse_freeze(value):
@@ -33,42 +36,50 @@ def _parse_freeze(value):
 @click.option("--force", "-f", is_flag=True, help="Replace a model saved at --out.")
 @tate_classes_option
 @click.option(
-    "--backbone", default="efficientnet_lite0", show_default=True, help="CNN backbone."
+    "--recipe",
+    "recipe_name",
+    type=click.Choice(sorted(RECIPES)),
+    default=DEFAULT_RECIPE,
+    show_default=True,
+    help="Named training recipe (artmedium.recipes); the options below override "
+    "its settings. The default is the embedded model's recipe.",
 )
+@click.option("--backbone", default=None, help="CNN backbone [default: the recipe's].")
 @click.option(
     "--weights",
-    default="imagenet",
-    show_default=True,
-    help="Initial backbone weights: imagenet, none, or a weights file.",
+    default=None,
+    help="Initial backbone weights: auto, imagenet, none, or a weights file "
+    "[default: the recipe's].",
 )
 @click.option(
     "--freeze",
-    default="2",
-    show_default=True,
+    default=None,
     help="What trains: 'backbone' (head only), 'none' (everything) or the number "
-    "of last backbone stages trained with the head.",
+    "of last backbone stages trained with the head [default: the recipe's].",
 )
-@click.option("--epochs", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help=_FROM_RECIPE)
 @click.option(
-    "--lr", type=click.FloatRange(min=0, min_open=True), default=3e-4, show_default=True
+    "--lr", type=click.FloatRange(min=0, min_open=True), default=None, help=_FROM_RECIPE
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=None, help=_FROM_RECIPE
+)
 @click.option(
     "--optimizer",
     type=click.Choice(["adam", "adamw", "sgd"]),
-    default="adam",
-    show_default=True,
+    default=None,
+    help=_FROM_RECIPE,
 )
 @click.option(
-    "--weight-decay", type=click.FloatRange(min=0), default=1e-4, show_default=True
+    "--weight-decay", type=click.FloatRange(min=0), default=None, help=_FROM_RECIPE
 )
 @click.option(
     "--dropout",
     type=click.FloatRange(0, 1, max_open=True),
-    default=0.2,
-    show_default=True,
+    default=None,
+    help=_FROM_RECIPE,
 )
-@click.option("--augment/--no-augment", default=True, show_default=True)
+@click.option("--augment/--no-augment", default=None, help=_FROM_RECIPE)
 @click.option(
     "--class-weight",
     type=click.Choice(["none", "balanced"]),
@@ -109,6 +120,7 @@ def train(
     out,
     force,
     classes,
+    recipe_name,
     backbone,
     weights,
     freeze,
@@ -132,8 +144,9 @@ def train(
 
     DATA is a Tate folder (artwork_data.csv and images/, as fetch-tate makes)
     or a CSV file with a header row path,label (paths relative to the CSV).
-    The defaults are the recipe of the embedded model: EfficientNet-Lite0 from
-    ImageNet weights, last two stages fine-tuned, Adam, 8 epochs.
+    The default recipe is the embedded model's: EfficientNet-Lite0 from
+    ImageNet weights, last two stages fine-tuned, Adam, 8 epochs; options
+    override single settings.
 
     \b
     Examples:
@@ -153,24 +166,29 @@ def train(
         raise click.ClickException(
             f"--out {out} exists and is not a saved model; refusing to replace it"
         )
-    freeze = _parse_freeze(freeze)
     dataset = load_data_or_exit(data, classes=classes, max_images=max_images, seed=seed)
     summary = dataset.summary
     if len(summary["class_counts"]) < 2:
         raise click.ClickException(
             f"{data} holds fewer than 2 classes: nothing to learn"
         )
+    chosen = {
+        "backbone": backbone,
+        "weights": weights,
+        "freeze": None if freeze is None else _parse_freeze(freeze),
+        "augment": augment,
+        "lr": lr,
+        "max_epochs": epochs,
+        "batch_size": batch_size,
+        "optimizer": optimizer,
+        "weight_decay": weight_decay,
+        "dropout": dropout,
+    }
+    params = recipe(recipe_name, **{k: v for k, v in chosen.items() if v is not None})
+    if isinstance(params["weights"], str) and params["weights"].lower() == "none":
+        params["weights"] = None
     clf = MediumClassifier(
-        backbone=backbone,
-        weights=None if weights.lower() == "none" else weights,
-        freeze=freeze,
-        augment=augment,
-        lr=lr,
-        max_epochs=epochs,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        weight_decay=weight_decay,
-        dropout=dropout,
+        **params,
         class_weight=None if class_weight == "none" else class_weight,
         image_size=image_size,
         memory=None if cache is None else str(cache),

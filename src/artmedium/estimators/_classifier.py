@@ -46,6 +46,10 @@ from artmedium.estimators._modules import (
     WeightedNeuralNetClassifier,
     make_head,
 )
+from artmedium.recipes import DEFAULT_RECIPE, RECIPES
+
+# The defaults are the recipe of the embedded model (artmedium.recipes).
+_DEFAULTS = RECIPES[DEFAULT_RECIPE]
 
 _OPTIMIZERS = {
     "sgd": torch.optim.SGD,
@@ -100,6 +104,11 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
     stack ``(n, H, W[, C])``, a one-column DataFrame) or a 2-D float array of
     features already produced by a backbone (then only the head is trained).
 
+    The defaults are the recipe of the embedded default model
+    (``artmedium.recipes.RECIPES["lite0-finetune"]``): EfficientNet-Lite0 from
+    ImageNet weights, its last two stages and a linear head fine-tuned with Adam
+    for 8 epochs. Other named recipes: ``MediumClassifier(**recipe(name))``.
+
     Parameters
     ----------
     backbone : str, default="efficientnet_lite0"
@@ -109,27 +118,27 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         backbone has them (``efficientnet_lite0``, ``resnet18``) and a seeded
         random initialisation otherwise (``simple_cnn``); ``weights_`` says
         which was used. See :func:`artmedium.nets.get_backbone`.
-    freeze : "backbone", "none" or int, default="backbone"
+    freeze : "backbone", "none" or int, default=2
         What trains: only the head, everything, or the head and the last ``k``
         backbone stages. Frozen stages run once per image (cached with
         ``memory``), not once per epoch.
-    augment : bool, default=False
+    augment : bool, default=True
         Training-time augmentation (random resized crops, flips, mild colour
         jitter when the whole network trains; flips of the cached activations
         otherwise). Never applied in ``predict`` or in skorch's validation split.
-    lr : float, default=0.01
+    lr : float, default=3e-4
         Learning rate.
-    max_epochs : int, default=20
+    max_epochs : int, default=8
         Training epochs.
     batch_size : int, default=32
         Mini-batch size for training and inference.
-    optimizer : {"sgd", "adam", "adamw"} or Optimizer class, default="sgd"
+    optimizer : {"sgd", "adam", "adamw"} or Optimizer class, default="adam"
         SGD uses ``momentum`` (the poster's setting).
     momentum : float, default=0.9
         Momentum for SGD.
-    weight_decay : float, default=0.0
+    weight_decay : float, default=1e-4
         L2 penalty.
-    dropout : float, default=0.0
+    dropout : float, default=0.2
         Dropout before the final linear layer.
     class_weight : None, "balanced" or dict, default=None
         Weights of the cross-entropy loss per class, as in scikit-learn.
@@ -219,17 +228,17 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        backbone="efficientnet_lite0",
-        weights="auto",
-        freeze="backbone",
-        augment=False,
-        lr=0.01,
-        max_epochs=20,
-        batch_size=32,
-        optimizer="sgd",
+        backbone=_DEFAULTS["backbone"],
+        weights=_DEFAULTS["weights"],
+        freeze=_DEFAULTS["freeze"],
+        augment=_DEFAULTS["augment"],
+        lr=_DEFAULTS["lr"],
+        max_epochs=_DEFAULTS["max_epochs"],
+        batch_size=_DEFAULTS["batch_size"],
+        optimizer=_DEFAULTS["optimizer"],
         momentum=0.9,
-        weight_decay=0.0,
-        dropout=0.0,
+        weight_decay=_DEFAULTS["weight_decay"],
+        dropout=_DEFAULTS["dropout"],
         class_weight=None,
         validation_fraction=None,
         image_size=None,
