@@ -16,6 +16,7 @@ import re
 
 import numpy as np
 
+from artmedium._validation import check_count
 from artmedium.io import ImageReadError, iter_images
 
 __all__ = [
@@ -274,13 +275,6 @@ def _row(path, medium, probability, top_k, error=""):
     }
 
 
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-
-
 def _batches(inputs, *, batch_size, workers, min_size, max_pixels):
     """``entries`` per batch: ``(path, image or error text)`` in input order."""
     readable = [i for i, item in enumerate(inputs) if item.error is None]
@@ -361,7 +355,7 @@ class BatchPredictor:
         from artmedium.estimators import MediumTagger
         from artmedium.vocabulary import POSTER_TAGS, tags_to_medium
 
-        _check_positive_int(top_k, "top_k")
+        check_count(top_k, "top_k")
         if isinstance(model, str | os.PathLike):
             from artmedium.persistence import load_model
 
@@ -461,8 +455,8 @@ class BatchPredictor:
             The results of consecutive inputs (a list may be empty just before
             an ``on_error="fail"`` error).
         """
-        _check_positive_int(batch_size, "batch_size")
-        _check_positive_int(workers, "workers")
+        check_count(batch_size, "batch_size")
+        check_count(workers, "workers")
         if on_error not in _ON_ERROR:
             raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
         inputs = [_as_input(item) for item in inputs]

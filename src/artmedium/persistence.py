@@ -43,7 +43,6 @@ import datetime
 import hashlib
 import json
 import os
-import platform
 import shutil
 import uuid
 import warnings
@@ -53,6 +52,7 @@ import numpy as np
 import torch
 
 from artmedium._files import NotRegularFileError, open_regular, read_limited
+from artmedium._show_versions import versions
 from artmedium._state import (
     MAX_IMAGE_SIZE,
     array_from_json,
@@ -432,18 +432,6 @@ def _assign_tensors(state, tensors):
 # --------------------------------------------------------------------- public
 
 
-def _versions():
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"artmedium": __version__, "python": platform.python_version()}
-    for dist in ("torch", "safetensors", "scikit-learn", "skorch", "numpy"):
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            out[dist] = None
-    return out
-
-
 def _is_model_dir(path):
     return path.is_dir() and (path / SIDECAR).is_file()
 
@@ -544,7 +532,7 @@ def save_model(estimator, path, *, metadata=None, half=False, overwrite=False):
             "bytes": len(blob),
             "dtype": "float16" if half else "float32",
         },
-        "versions": _versions(),
+        "versions": versions(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"
         ),

@@ -4,7 +4,7 @@ import platform
 
 import click
 
-from artmedium._version import __version__
+from artmedium._show_versions import versions
 
 
 def environment_info():
@@ -17,22 +17,16 @@ def environment_info():
 
     Examples
     --------
+    >>> from artmedium import __version__
     >>> info = environment_info()
     >>> info["artmedium"] == __version__
     True
     >>> sorted(k for k in info if k in ("torch", "scikit-learn"))
     ['scikit-learn', 'torch']
     """
-    from importlib.metadata import PackageNotFoundError, version
-
     import torch
 
-    info = {"artmedium": __version__, "python": platform.python_version()}
-    for dist in ("torch", "torchvision", "scikit-learn", "skorch", "Pillow", "numpy"):
-        try:
-            info[dist] = version(dist)
-        except PackageNotFoundError:
-            info[dist] = "not installed"
+    info = versions(missing="not installed")
     info["torch threads"] = str(torch.get_num_threads())
     if torch.cuda.is_available():
         count = torch.cuda.device_count()
