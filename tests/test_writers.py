@@ -494,3 +494,32 @@ def test_alternatives_are_cut_between_media_not_inside_one():
     # Not even one fits: its name is cut, never its probability.
     both = ("Graphite and watercolour on paper", 0.05)
     assert line(84, [both, oil]).endswith("  Graphite and water\u2026 0.050, \u2026")
+
+
+def test_csv_cells_are_all_quoted_so_no_separator_splits_them():
+    """Review finding: 'x;=cmd|...' read with ';' as separator gave a formula."""
+    import csv as csv_module
+
+    out = io.StringIO()
+    writer = CsvWriter(out, 1, [])
+    writer.start()
+    name = "x;=cmd|' calc'!A0;.jpg"
+    writer.write([table_row(name, medium="a;+b"), table_row("ok.png")])
+    writer.finish()
+    text = out.getvalue()
+    assert len(text.splitlines()) == 3
+    for line in text.splitlines():
+        assert line.startswith('"') and line.endswith('"')
+    for row in csv_module.reader(io.StringIO(text), delimiter=";"):
+        assert not any(cell.lstrip('"').startswith("=") for cell in row)
+
+
+def test_replacing_an_output_keeps_its_permissions(tmp_path):
+    target = tmp_path / "media.csv"
+    target.write_text("old\n")
+    target.chmod(0o600)
+    out = AtomicOutput(target, overwrite=True)
+    out.stream.write("new\n")
+    out.commit()
+    assert target.read_text() == "new\n"
+    assert (target.stat().st_mode & 0o777) == 0o600

@@ -220,7 +220,10 @@ class CsvWriter:
     def __init__(self, stream, k, tag_names):
         self.k = k
         self.tag_names = tag_names
-        self.writer = csv.writer(stream, lineterminator="\n")
+        # Every cell quoted: a spreadsheet reading with another separator (";" in
+        # many locales) then cannot split a name into cells that start a
+        # formula (OWASP's CSV injection advice, beside the leading quote).
+        self.writer = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL)
         self.stream = stream
 
     def start(self):
@@ -546,6 +549,16 @@ def _check_replaceable(path, overwrite):
         raise FileExistsError(f"{path} already exists")
 
 
+def _keep_mode(path, tmp):
+    """Give ``tmp`` the permissions of the file it replaces (a 0600 file stays
+    0600); a new file keeps the umask's."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return
+    os.chmod(tmp, mode)
+
+
 class AtomicOutput:
     """A text file written under a temporary name, renamed into place on commit.
 
@@ -608,6 +621,7 @@ class AtomicOutput:
             os.fsync(self.stream.fileno())
             self.stream.close()
             _check_replaceable(self.path, self.overwrite)
+            _keep_mode(self.path, self.tmp)
             os.replace(self.tmp, self.path)
         except BaseException:
             self.abort()
