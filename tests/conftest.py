@@ -112,3 +112,48 @@ def toy_classifier(toy_task):
         random_state=0,
         max_epochs=2,
     ).fit(X, y)
+
+
+# Tiny, fast settings: a small CNN from scratch on 32 px images.
+TINY = {
+    "backbone": "simple_cnn",
+    "weights": None,
+    "image_size": 32,
+    "batch_size": 8,
+    "random_state": 0,
+}
+
+
+class RunsCode:
+    """Unpickling this creates ``marker``: proof that reading a file ran code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def run_in_thread(fn, timeout=20):
+    """``fn()`` in a daemon thread: its result, or a test failure if it hangs.
+
+    For inputs that used to block forever (a FIFO, an endless stream): the test
+    fails after ``timeout`` seconds instead of hanging the suite.
+    """
+    import threading
+
+    out = {}
+
+    def run():
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # re-raised in the test's thread
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"hung for more than {timeout} s"
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")

@@ -7,7 +7,6 @@ allocate without bound; a planted file is ignored and recomputed.
 
 import os
 import pickle
-import threading
 import warnings
 
 import joblib
@@ -17,25 +16,7 @@ from PIL import Image
 
 from artmedium import ImageEmbedder, MediumClassifier
 from artmedium.estimators._feature_cache import FeatureCache, _npy_size, cache_location
-from conftest import make_toy_images
-
-TINY = {
-    "backbone": "simple_cnn",
-    "weights": None,
-    "image_size": 32,
-    "batch_size": 8,
-    "random_state": 0,
-}
-
-
-class _RunsCode:
-    """Unpickling this creates ``marker``: proof that a cache read ran code."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
+from conftest import TINY, RunsCode, make_toy_images, run_in_thread
 
 
 def _plant_everywhere(folder, payload):
@@ -58,7 +39,7 @@ def test_planted_pickles_never_run(tmp_path, images):
     expected = clf.predict_proba(X)
     # Replace every file the cache wrote with a pickle that runs code when loaded
     # (whatever the format, a pickle-based cache would load these).
-    planted = _plant_everywhere(cache, pickle.dumps(_RunsCode(marker)))
+    planted = _plant_everywhere(cache, pickle.dumps(RunsCode(marker)))
     assert len(planted) >= len(X)
     with pytest.warns(UserWarning, match="feature cache: ignoring"):
         again = clf.predict_proba(X)
@@ -78,7 +59,7 @@ def test_a_joblib_memory_gives_only_its_folder(tmp_path, images):
     # An old joblib entry named like joblib's own is never opened.
     old = tmp_path / "jl" / "joblib" / "artmedium" / "x" / "output.pkl"
     old.parent.mkdir(parents=True)
-    old.write_bytes(pickle.dumps(_RunsCode(marker)))
+    old.write_bytes(pickle.dumps(RunsCode(marker)))
     np.testing.assert_array_equal(emb.transform(X), first)
     assert not marker.exists()
 
@@ -92,7 +73,7 @@ def test_object_arrays_and_wrong_shapes_are_refused(tmp_path):
     assert path.stat().st_size == _npy_size(shape, np.float32)
     np.testing.assert_array_equal(cache.get(key, shape, np.float32), good)
     # An object array of the right byte size would need pickle: refused.
-    obj = np.array([_RunsCode(tmp_path / "pwned")] * 2, dtype=object)
+    obj = np.array([RunsCode(tmp_path / "pwned")] * 2, dtype=object)
     with open(path, "wb") as fh:
         np.save(fh, obj, allow_pickle=True)
     with pytest.warns(UserWarning, match="ignoring"):
@@ -115,25 +96,6 @@ def test_object_arrays_and_wrong_shapes_are_refused(tmp_path):
         cache.put(key, obj)
 
 
-def _in_thread(fn, timeout=20):
-    """Run ``fn`` in a daemon thread; its result, or a failure if it hangs."""
-    out = {}
-
-    def run():
-        try:
-            out["value"] = fn()
-        except BaseException as exc:  # reported to the test below
-            out["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    assert not thread.is_alive(), f"hung for more than {timeout} s"
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
-
-
 def test_fifo_and_device_entries_do_not_hang(tmp_path):
     cache = FeatureCache(tmp_path)
     os.makedirs(cache.path("fifo").parent, exist_ok=True)
@@ -142,8 +104,8 @@ def test_fifo_and_device_entries_do_not_hang(tmp_path):
     os.symlink("/dev/zero", cache.path("dev"))
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        assert _in_thread(lambda: cache.get("fifo", (4,), np.float32)) is None
-        assert _in_thread(lambda: cache.get("dev", (4,), np.float32)) is None
+        assert run_in_thread(lambda: cache.get("fifo", (4,), np.float32)) is None
+        assert run_in_thread(lambda: cache.get("dev", (4,), np.float32)) is None
     assert len(seen) == 2
     # A fresh result replaces the planted entry.
     cache.put("fifo", np.zeros(4, np.float32))
@@ -165,7 +127,9 @@ def test_non_regular_image_files_with_memory_get_an_error(tmp_path, images, kind
         os.symlink("/dev/zero", bad)
     clf = MediumClassifier(**TINY, max_epochs=1, memory=str(tmp_path / "c")).fit(X, y)
     with pytest.raises(ValueError, match=r"bad\.jpg.*not a regular file"):
-        _in_thread(lambda: clf.predict(np.array([str(good), str(bad)], dtype=object)))
+        run_in_thread(
+            lambda: clf.predict(np.array([str(good), str(bad)], dtype=object))
+        )
 
 
 def test_an_unwritable_cache_warns_once_and_still_computes(tmp_path, images):

@@ -23,6 +23,7 @@ from artmedium.io import (
     read_image,
     read_images,
 )
+from conftest import run_in_thread
 
 WHITE = (255, 255, 255)
 
@@ -1099,24 +1100,6 @@ def test_image_digest_of_pil_images_covers_what_read_image_uses():
 # ---------------------------------------------- hostile files (issue #12)
 
 
-def _in_thread(fn, timeout=20):
-    out = {}
-
-    def run():
-        try:
-            out["value"] = fn()
-        except BaseException as exc:  # reported below
-            out["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    assert not thread.is_alive(), f"hung for more than {timeout} s"
-    if "error" in out:
-        raise out["error"]
-    return out.get("value")
-
-
 @pytest.mark.parametrize("kind", ["fifo", "device", "device_link"])
 def test_fifos_and_devices_are_refused_without_hanging(tmp_path, kind):
     """Item 3: read_image refused them, but image_digest (memory=) hung."""
@@ -1131,7 +1114,7 @@ def test_fifos_and_devices_are_refused_without_hanging(tmp_path, kind):
         os.symlink("/dev/zero", path)
     for fn in (read_image, image_digest):
         with pytest.raises(ImageReadError, match="not a regular file") as info:
-            _in_thread(lambda fn=fn: fn(path))
+            run_in_thread(lambda fn=fn: fn(path))
         assert info.value.source == os.fspath(path)
 
 
@@ -1141,14 +1124,14 @@ def test_endless_file_objects_are_cut_at_the_size_limit(monkeypatch):
     monkeypatch.setattr(_read, "MAX_ENCODED_BYTES", 1 << 20)
     with open("/dev/zero", "rb") as endless:
         with pytest.raises(ImageReadError, match="larger than the 1048576 bytes"):
-            _in_thread(lambda: image_digest(endless))
+            run_in_thread(lambda: image_digest(endless))
 
     class Pipe:  # not seekable, never ends
         def read(self, size=-1):
             return b"\0" * (65536 if size is None or size < 0 else min(size, 65536))
 
     with pytest.raises(ImageReadError, match="larger than the 1048576 bytes"):
-        _in_thread(lambda: read_image(Pipe()))
+        run_in_thread(lambda: read_image(Pipe()))
 
 
 @pytest.mark.parametrize("progressive", [False, True])

@@ -9,7 +9,6 @@ load a model that takes nothing path-like or executable from the sidecar.
 import json
 import os
 import pickle
-import threading
 
 import numpy as np
 import pytest
@@ -28,27 +27,10 @@ from artmedium.persistence import (
     model_info,
     save_model,
 )
-from conftest import make_toy_images
+from conftest import TINY, RunsCode, make_toy_images, run_in_thread
 
-TINY = {
-    "backbone": "simple_cnn",
-    "weights": None,
-    "image_size": 32,
-    "batch_size": 8,
-    "random_state": 0,
-    "max_epochs": 1,
-}
+TINY = {**TINY, "max_epochs": 1}
 MEDIA = np.array(["Graphite on paper", "Oil paint on canvas"], dtype=object)
-
-
-class _RunsCode:
-    """Unpickling this creates ``marker``: proof that loading ran code."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +93,7 @@ def test_a_sidecar_memory_pointing_at_a_pickle_cache_never_runs(toy, models, tmp
     files = [p for p in cache.rglob("*") if p.is_file()]
     assert len(files) > len(X)
     for file in files:
-        file.write_bytes(pickle.dumps(_RunsCode(marker)))
+        file.write_bytes(pickle.dumps(RunsCode(marker)))
     loaded = load_model(path)
     np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
     assert not marker.exists()
@@ -263,24 +245,6 @@ def test_a_huge_sparse_weights_file_is_never_read(models, tmp_path, monkeypatch)
 # ----------------------------------------------------- clear errors, no hangs
 
 
-def _in_thread(fn, timeout=20):
-    out = {}
-
-    def run():
-        try:
-            out["value"] = fn()
-        except BaseException as exc:  # reported below
-            out["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    assert not thread.is_alive(), f"hung for more than {timeout} s"
-    if "error" in out:
-        raise out["error"]
-    return out.get("value")
-
-
 def test_fifo_and_device_files_in_a_model_folder_do_not_hang(models, tmp_path):
     path, _ = copy_model(models, "classifier", tmp_path)
     (path / WEIGHTS).unlink()
@@ -288,13 +252,13 @@ def test_fifo_and_device_files_in_a_model_folder_do_not_hang(models, tmp_path):
     with pytest.raises(
         ValueError, match=r"weights\.safetensors is a device, not a regular"
     ):
-        _in_thread(lambda: load_model(path))
+        run_in_thread(lambda: load_model(path))
     (path / SIDECAR).unlink()
     os.mkfifo(path / SIDECAR)
     with pytest.raises(
         ValueError, match=r"model\.json is a named pipe \(FIFO\), not a regular"
     ):
-        _in_thread(lambda: load_model(path))
+        run_in_thread(lambda: load_model(path))
 
 
 def test_an_oversized_sidecar_is_refused(models, tmp_path, monkeypatch):
