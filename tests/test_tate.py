@@ -3,9 +3,11 @@
 import csv
 import io
 import json
+import os
 import random
 import re
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -470,6 +472,81 @@ def test_unknown_json_layout_names_file_and_fields(tmp_path):
     bad.write_text(json.dumps({"title": "no accession number"}))
     with pytest.raises(ValueError, match=r"bad\.json.*\['acno', 'medium'\]"):
         load_tate(data_home=home)
+
+
+def call_in_thread(call, timeout=15):
+    """Run ``call()`` in a daemon thread, waiting ``timeout`` seconds at most.
+
+    Returns whether it ended, and {"value": ...} or {"error": ...}: a call that
+    hangs fails the test instead of hanging the suite.
+    """
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return not thread.is_alive(), outcome
+
+
+needs_fifo = pytest.mark.skipif(
+    not hasattr(os, "mkfifo"), reason="named pipes (FIFOs) are POSIX only"
+)
+
+
+@needs_fifo
+@pytest.mark.parametrize(
+    ("layout", "where", "expected"),
+    [
+        ("json", "artworks/x/evil.json", "a JSON artwork record"),
+        ("csv", "artwork_data.csv", "Tate's artwork_data.csv"),
+    ],
+)
+def test_fifo_metadata_is_a_value_error_naming_it_not_a_hang(
+    tmp_path, layout, where, expected
+):
+    home = make_tate(tmp_path / "tate", layout=layout)
+    fifo = home / where
+    fifo.parent.mkdir(exist_ok=True)
+    fifo.unlink(missing_ok=True)
+    os.mkfifo(fifo)
+    done, outcome = call_in_thread(lambda: load_tate(data_home=home, classes=None))
+    assert done, f"load_tate hangs on a FIFO {where}"
+    error = outcome.get("error")
+    assert type(error) is ValueError, outcome
+    assert str(error) == (
+        f"{fifo} is a named pipe (FIFO), not a regular file; expected {expected}"
+    )
+
+
+@needs_fifo
+def test_reading_csv_metadata_never_waits_on_a_fifo(tmp_path):
+    from artmedium.datasets._tate import read_metadata
+
+    fifo = tmp_path / "artwork_data.csv"
+    os.mkfifo(fifo)
+    done, outcome = call_in_thread(lambda: read_metadata(fifo, "csv"))
+    assert done, "read_metadata hangs on a FIFO"
+    assert type(outcome.get("error")) is ValueError, outcome
+    assert str(outcome["error"]).startswith(f"{fifo} is a named pipe (FIFO), ")
+
+
+def test_folder_named_like_the_csv_is_named(tmp_path):
+    home = make_tate(tmp_path / "tate", layout="json")
+    (home / "artwork_data.csv").mkdir()
+    with pytest.raises(ValueError) as info:
+        load_tate(data_home=home)
+    assert str(info.value) == (
+        f"{home / 'artwork_data.csv'} is a directory, not a regular file; "
+        "expected Tate's artwork_data.csv"
+    )
+    # The JSON tree is still there for the asking.
+    assert len(load_tate(data_home=home, metadata="json", classes=None).data) > 0
 
 
 def test_no_image_matching_any_row_names_the_folder(tmp_path):

@@ -8,8 +8,10 @@ rows by the basename of ``thumbnailUrl``, falling back to ``<acno>_8.jpg`` and
 """
 
 import csv
+import io
 import json
 import os
+import stat
 from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
+from artmedium._files import NotRegularFileError, file_kind, open_regular
 from artmedium._validation import check_count
 from artmedium.vocabulary import POSTER_CLASSES, as_vocabulary, tag_matrix
 
@@ -89,8 +92,20 @@ def find_metadata(home, metadata="auto"):
     if metadata not in ("auto", "csv", "json"):
         raise ValueError(f"metadata must be 'auto', 'csv' or 'json', got {metadata!r}")
     csv_path, json_dir = home / METADATA_CSV, home / METADATA_JSON_DIR
-    if metadata in ("auto", "csv") and csv_path.is_file():
-        return csv_path, "csv"
+    if metadata in ("auto", "csv"):
+        try:
+            mode = csv_path.stat().st_mode
+        except OSError:
+            pass  # absent (or a broken link): look further
+        else:
+            if stat.S_ISREG(mode):
+                return csv_path, "csv"
+            # A FIFO would hang the reader, a folder fail later; and fetch_tate
+            # must not replace whatever it is with a download.
+            raise ValueError(
+                f"{csv_path} is {file_kind(mode)}, not a regular file; expected "
+                "Tate's artwork_data.csv"
+            )
     if metadata in ("auto", "json") and json_dir.is_dir():
         return json_dir, "json"
     wanted = {"auto": f"{csv_path} or {json_dir}/", "csv": str(csv_path)}
@@ -111,7 +126,12 @@ def read_metadata(path, layout):
 def _read_csv(path):
     # The csv module beats pandas.read_csv here (see benchmarks/bench_load_tate.py)
     # and keeps pandas optional.
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    try:
+        # Never blocks: a FIFO or a device is refused, not waited on.
+        raw = open_regular(path)
+    except NotRegularFileError as exc:
+        raise ValueError(f"{exc}; expected Tate's artwork_data.csv") from None
+    with io.TextIOWrapper(raw, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         try:
             header = next(reader, None)
@@ -182,8 +202,11 @@ def _read_json_tree(root):
     records = []
     for file in files:
         try:
-            with open(file, encoding="utf-8") as f:
+            # Never blocks: a FIFO named *.json is refused, not waited on.
+            with io.TextIOWrapper(open_regular(file), encoding="utf-8") as f:
                 record = json.load(f)
+        except NotRegularFileError as exc:
+            raise ValueError(f"{exc}; expected a JSON artwork record") from None
         except (OSError, ValueError, RecursionError) as exc:
             # ValueError covers invalid UTF-8; RecursionError, absurd nesting.
             raise ValueError(
@@ -385,7 +408,8 @@ def load_tate(
         When the folder, ``images/`` or the metadata is missing (and not
         downloaded).
     ValueError
-        When the metadata has an unknown layout (naming the missing columns), no
+        When the metadata has an unknown layout (naming the missing columns), is
+        not a regular file (a named pipe, a device: named, never waited on), no
         image matches any row, or a requested class has no image.
 
     Examples
