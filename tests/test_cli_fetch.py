@@ -12,6 +12,7 @@ from test_fetch import (  # noqa: F401 (fixture)
     interrupt_at_first_result,
     only_local_connections,
 )
+from test_tate import call_in_thread
 
 
 @pytest.fixture
@@ -167,3 +168,40 @@ def test_non_http_metadata_url_exits_1_before_any_request(server, tmp_path):
     assert result.exit_code == 1
     assert "metadata_url must be an http(s) URL" in result.output
     assert not (tmp_path / "t" / "artwork_data.csv").exists()
+
+
+def test_one_bad_header_fails_one_file_and_keeps_the_summary(server, tmp_path):
+    server.set_collection(["OK001", "BADLEN01", "OK002"])
+    result = invoke(server, tmp_path / "tate", "--quiet")
+    assert result.exit_code == 1
+    assert "2 downloaded, 0 already present, 1 failed" in result.output
+    url = f"{server.url}/art/images/work/B/BAD/BADLEN01_8.jpg"
+    assert f"  failed: {url}: bad Content-Length header 'abc'" in result.output
+    assert "invalid literal" not in result.output
+    assert result.output.endswith("Error: 1 thumbnail(s) failed\n")
+
+
+def test_a_server_dripping_its_headers_is_stopped_at_the_deadline(server, tmp_path):
+    # The CLI keeps the 30 s socket timeout; a byte every 0.1 s never trips it.
+    server.set_collection(["OK001", "DRIPHEADER01"])
+    done, outcome = call_in_thread(
+        lambda: invoke(server, tmp_path / "tate", "--deadline", "1", "--quiet")
+    )
+    assert done, "fetch-tate outlived its 1 s deadline"
+    result = outcome["value"]
+    assert result.exit_code == 1
+    assert "1 downloaded, 0 already present, 1 failed" in result.output
+    assert "DRIPHEADER01_8.jpg: not complete within the 1 s deadline" in result.output
+
+
+def test_no_escape_sequence_from_the_server_reaches_the_terminal(server, tmp_path):
+    server.set_collection(["OK001", "PWNED01"])
+    result = invoke(server, tmp_path / "tate", "--quiet")
+    assert result.exit_code == 1
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "PWNED01_8.jpg: 'HTTP 403 \\x1b]0;PWNED\\x07'" in result.output
+    args = ["fetch-tate", "--data-home", str(tmp_path / "t"), "--quiet"]
+    url = server.url + "/PWNED.csv"
+    metadata = CliRunner().invoke(main, [*args, "--metadata-url", url])
+    assert metadata.exit_code == 1
+    assert metadata.output == f"Error: {url}: 'HTTP 403 \\x1b]0;PWNED\\x07'\n"

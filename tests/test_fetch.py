@@ -11,12 +11,20 @@ The server decides how to answer from the file name's prefix:
 - ``SLOW``: the JPEG one byte every 50 ms. ``HANG``: headers, then 4 s of silence.
 - ``BIG``: announces ``server.big`` bytes of zeros. ``STREAM``: as many, without
   Content-Length. ``REDIR``: a 302 to ``server.redirects[name]``.
+- ``DRIPSTATUS`` / ``DRIPHEADER`` / ``DRIPCHUNK``: a byte every 0.1 s, for 30 s,
+  of the status line / a header / the first chunk-size line (chunked).
+- ``BADLEN`` / ``HUGELEN``: the JPEG with ``Content-Length: abc`` / 5000 nines.
+  ``BIGRANGE``: as ``RANGE``, but a 206's Content-Range total has 5000 digits.
+- ``PWNED`` (any such name, the metadata's too): 403 with a reason phrase holding
+  a terminal escape sequence.
 """
 
 import csv
+import os
 import random
 import re
 import socket
+import stat
 import sys
 import threading
 import time
@@ -26,11 +34,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 import artmedium.io  # noqa: F401 (imported here, not inside a timed fetch)
-from artmedium.datasets import FetchResult, fetch_tate, load_tate
+from artmedium.datasets import (
+    DownloadFailure,
+    FetchInterrupted,
+    FetchResult,
+    fetch_tate,
+    load_tate,
+)
 from artmedium.datasets import _fetch as fetch_module
-from test_tate import jpeg_bytes, thumbnail_url
+from test_tate import call_in_thread, jpeg_bytes, thumbnail_url
 
 METADATA_PATH = "/collection/artwork_data.csv"
+# Sets the terminal's title: what a hostile server may put in a reason phrase.
+PWNED_REASON = "\x1b]0;PWNED\x07"
 CSV_COLUMNS = ["accession_number", "artist", "medium", "thumbnailUrl"]
 
 
@@ -58,6 +74,22 @@ class TateHandler(BaseHTTPRequestHandler):
         body = server.files.get(name)
         kind = re.match(r"[A-Z]+", name)
         kind = kind.group(0) if kind else ""
+        if kind == "PWNED":
+            return self._send(403, b"no", "text/plain", reason=PWNED_REASON)
+        if kind == "DRIPSTATUS":
+            self.wfile.write(b"HTTP/1.1 200 ")
+            return self._drip_forever()
+        if kind == "DRIPHEADER":
+            self.send_response(200)
+            self.flush_headers()
+            self.wfile.write(b"X-Slow: ")
+            return self._drip_forever()
+        if kind == "DRIPCHUNK":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"5;")  # a chunk extension follows, never ending
+            return self._drip_forever()
         if body is None or kind == "MISSING":
             return self._send(404, b"not found", "text/plain")
         if kind == "HTML":
@@ -98,6 +130,14 @@ class TateHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return None
+        if kind in ("BADLEN", "HUGELEN"):
+            self.send_response(200)
+            length = "abc" if kind == "BADLEN" else "9" * 5000
+            self.send_header("Content-Length", length)
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = True
+            return None
         if kind == "NOLEN":
             self.send_response(200)
             self.send_header("Content-Type", "image/jpeg")
@@ -106,15 +146,14 @@ class TateHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return None
         ranged = self.headers.get("Range")
-        if ranged and kind in ("RANGE", "DROPRANGE"):
+        if ranged and kind in ("RANGE", "DROPRANGE", "BIGRANGE"):
             start = int(re.fullmatch(r"bytes=(\d+)-", ranged).group(1))
             if start >= len(body):
                 return self._send(416, b"", "text/plain")
             self.send_response(206)
             self.send_header("Content-Type", "image/jpeg")
-            self.send_header(
-                "Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}"
-            )
+            total = "9" * 5000 if kind == "BIGRANGE" else len(body)
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{total}")
             self.send_header("Content-Length", str(len(body) - start))
             self.end_headers()
             self.wfile.write(body[start:])
@@ -131,8 +170,13 @@ class TateHandler(BaseHTTPRequestHandler):
         except OSError:
             pass  # the client gave up, as it should
 
-    def _send(self, status, body, content_type):
-        self.send_response(status)
+    def _drip_forever(self):
+        """A byte every 0.1 s for 30 s, unless the client goes away first."""
+        self._drip(b"x" * 300, pause=0.1)
+        self.close_connection = True
+
+    def _send(self, status, body, content_type, reason=None):
+        self.send_response(status, reason)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -459,29 +503,40 @@ def test_metadata_that_is_not_tate_csv_is_refused(server, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("options", "match"),
+    ("options", "error", "match"),
     [
-        ({"n_jobs": 0}, "n_jobs"),
-        ({"max_images": 0}, "max_images"),
-        ({"max_retries": -1}, "max_retries"),
-        ({"timeout": 0}, "timeout"),
-        ({"deadline": 0}, "deadline"),
-        ({"max_bytes": 0}, "max_bytes"),
-        ({"max_bytes": 1.5}, "max_bytes"),
-        ({"classes": "everything"}, "classes"),
-        ({"metadata_url": "file:///etc/passwd"}, "metadata_url.*'file'"),
-        ({"metadata_url": "/collection/artwork_data.csv"}, "metadata_url"),
-        ({"metadata_url": None}, "metadata_url"),
-        ({"url_prefix": "file:///tmp/mirror"}, "url_prefix.*'file'"),
-        ({"url_prefix": "ftp://127.0.0.1/mirror"}, "url_prefix.*'ftp'"),
+        ({"n_jobs": 0}, ValueError, "n_jobs == 0, must be >= 1"),
+        ({"n_jobs": 2.5}, TypeError, "n_jobs must be an instance of int"),
+        ({"n_jobs": True}, TypeError, "n_jobs must be an int, not a bool"),
+        ({"max_images": 0}, ValueError, "max_images == 0, must be >= 1"),
+        ({"max_retries": -1}, ValueError, "max_retries == -1, must be >= 0"),
+        ({"timeout": 0}, ValueError, "timeout == 0, must be > 0"),
+        ({"timeout": "3"}, TypeError, "timeout must be an instance of"),
+        ({"timeout": float("nan")}, ValueError, "timeout == nan, must be a finite"),
+        ({"deadline": 0}, ValueError, "deadline == 0, must be > 0"),
+        ({"deadline": float("inf")}, ValueError, "deadline == inf, must be a fin"),
+        ({"backoff": -0.5}, ValueError, "backoff == -0.5, must be >= 0"),
+        ({"max_bytes": 0}, ValueError, "max_bytes == 0, must be >= 1"),
+        ({"max_bytes": 1.5}, TypeError, "max_bytes must be an instance of int"),
+        ({"classes": "everything"}, ValueError, "classes"),
+        ({"metadata_url": "file:///etc/passwd"}, ValueError, "metadata_url.*'file'"),
+        ({"metadata_url": "/collection/artwork_data.csv"}, ValueError, "metadata_url"),
+        ({"metadata_url": None}, ValueError, "metadata_url"),
+        ({"url_prefix": "file:///tmp/mirror"}, ValueError, "url_prefix.*'file'"),
+        ({"url_prefix": "ftp://127.0.0.1/mirror"}, ValueError, "url_prefix.*'ftp'"),
     ],
 )
 def test_invalid_options_are_refused_before_any_request(
-    server, tmp_path, options, match
+    server, tmp_path, options, error, match
 ):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(error, match=match):
         fetch(server, tmp_path / "tate", **options)
     assert server.requests == []
+
+
+def test_zero_backoff_and_retries_are_allowed(server, tmp_path):
+    result = fetch(server, tmp_path / "tate", backoff=0, max_retries=0)
+    assert result.ok and len(result.downloaded) == 2
 
 
 class FakeTerminal:
@@ -787,3 +842,330 @@ def test_binary_metadata_is_a_value_error_naming_the_file(server, tmp_path, wher
     assert message.startswith(f"{home / 'artwork_data.csv'} is not UTF-8 text (")
     assert "\n" not in message
     assert [name for name, _ in server.requests if name != "artwork_data.csv"] == []
+
+
+# ------------------------------------------------ the deadline holds, whatever drips
+
+
+def wait_until(condition, timeout=10):
+    """Whether ``condition()`` became true within ``timeout`` seconds."""
+    until = time.monotonic() + timeout
+    while not condition() and time.monotonic() < until:
+        time.sleep(0.02)
+    return condition()
+
+
+def deadline_timers():
+    """The watchdogs' timer threads alive now (an earlier test's Ctrl-C may have
+    left workers to finish their attempt: compare with a set taken before)."""
+    return {t for t in threading.enumerate() if t.name == "artmedium-fetch-deadline"}
+
+
+@pytest.mark.parametrize("kind", ["DRIPSTATUS", "DRIPHEADER", "DRIPCHUNK"])
+def test_deadline_holds_while_the_server_drips_before_the_body(server, tmp_path, kind):
+    # A byte every 0.1 s never trips the 3 s socket timeout, and no body read
+    # comes for the checks between reads to run: only the watchdog ends it.
+    acno = f"{kind}01"
+    server.set_collection(["OK001", acno])
+    home = tmp_path / "tate"
+    timers = deadline_timers()
+    done, outcome = call_in_thread(lambda: fetch(server, home, timeout=3, deadline=1))
+    assert done, f"fetch_tate outlived its 1 s deadline against {kind}"
+    result = outcome["value"]
+    assert result.downloaded == [str(home / "images" / "OK001_8.jpg")]
+    [failure] = result.failed
+    assert failure.url.endswith(f"/{acno}_8.jpg")
+    assert failure.reason.startswith("not complete within the 1 s deadline (")
+    assert server.hits[f"{acno}_8.jpg"] == 1  # not retried
+    assert not (home / "images" / f"{acno}_8.jpg").exists()
+    assert deadline_timers() <= timers
+
+
+@pytest.mark.parametrize("kind", ["OK", "MISSING", "FLAKY", "DRIPHEADER", "SLOW"])
+def test_no_thread_outlives_a_download(server, tmp_path, kind):
+    # A success, an HTTP error, retries, the watchdog firing, and Ctrl-C (the
+    # cancel event) in the middle of a body: each attempt's timer is gone.
+    server.set_collection([f"{kind}01"])
+    dest = tmp_path / f"{kind}01_8.jpg"
+    cancel = threading.Event()
+    before, timers = threading.active_count(), deadline_timers()
+    if kind == "SLOW":
+        ctrl_c = threading.Timer(0.3, cancel.set)
+        ctrl_c.start()
+    done, outcome = call_in_thread(
+        lambda: fetch_module.download(
+            ok_url(server, f"{kind}01"),
+            dest,
+            timeout=3,
+            deadline=1,
+            backoff=0.01,
+            cancel=cancel,
+        )
+    )
+    assert done
+    expected = {
+        "OK": None,
+        "FLAKY": None,
+        "MISSING": "HTTP 404 Not Found",
+        "DRIPHEADER": "not complete within the 1 s deadline (0 bytes received)",
+        "SLOW": "cancelled",
+    }[kind]
+    if expected is None:
+        assert outcome == {"value": True} and dest.is_file()
+    else:
+        assert isinstance(outcome["error"], OSError)
+        assert str(outcome["error"]).endswith(f"_8.jpg: {expected}")
+    assert deadline_timers() <= timers  # joined, not merely cancelled
+    # The server's handler threads (and the Ctrl-C timer) end in their own time.
+    assert wait_until(lambda: threading.active_count() <= before)
+
+
+class TLSDripHandler(BaseHTTPRequestHandler):
+    """Answers a TLS client hello with the header of a 16 KiB handshake record,
+    then one byte of it every 0.1 s (for 30 s): the handshake never ends."""
+
+    def handle(self):
+        try:
+            self.wfile.write(b"\x16\x03\x03\x3f\xff")
+            for _ in range(300):
+                self.wfile.write(b"\0")
+                time.sleep(0.1)
+        except OSError:
+            pass  # the client gave up, as it should
+
+
+def test_deadline_holds_through_a_dripped_tls_handshake(tmp_path):
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), TLSDripHandler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
+    thread.start()
+    url = f"https://127.0.0.1:{httpd.server_address[1]}/A00001_8.jpg"
+    try:
+        done, outcome = call_in_thread(
+            lambda: fetch_module.download(
+                url, tmp_path / "A00001_8.jpg", timeout=3, deadline=1
+            )
+        )
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+    assert done, "download() outlived its 1 s deadline in a TLS handshake"
+    assert str(outcome["error"]) == (
+        f"{url}: not complete within the 1 s deadline (0 bytes received)"
+    )
+
+
+def test_no_connection_is_opened_or_kept_past_the_deadline(server):
+    address = server.httpd.server_address[:2]
+    watchdog = fetch_module._Watchdog(0)
+    try:
+        assert wait_until(lambda: watchdog.expired)
+        with pytest.raises(OSError, match="the deadline passed"):
+            watchdog.create_connection(address, 1)
+        with socket.create_connection(address, 5) as sock:
+            watchdog.watch(sock)
+            # Shut down at once: no wait for the (silent) server.
+            assert sock.recv(1) == b""
+    finally:
+        watchdog.close()
+    assert server.requests == []
+
+
+# ------------------------------------------------ one bad answer fails one file
+
+
+@pytest.mark.parametrize(
+    ("kind", "shown"), [("BADLEN", "'abc'"), ("HUGELEN", "'9999999999")]
+)
+def test_bad_content_length_fails_that_file_only(server, tmp_path, kind, shown):
+    server.set_collection(["OK001", f"{kind}01", "OK002"])
+    result = fetch(server, tmp_path / "tate", max_retries=3)
+    assert len(result.downloaded) == 2
+    [failure] = result.failed
+    assert failure.url.endswith(f"/{kind}01_8.jpg")
+    assert failure.reason.startswith(f"bad Content-Length header {shown}")
+    assert failure.reason.endswith(": not a byte count")
+    assert len(failure.reason) < 200
+    assert server.hits[f"{kind}01_8.jpg"] == 1  # a broken server: not retried
+
+
+def test_bad_content_range_on_a_resume_restarts_the_file(server, tmp_path):
+    server.set_collection(["OK001", "BIGRANGE01"])
+    home = tmp_path / "tate"
+    part = home / "images" / "BIGRANGE01_8.jpg.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(server.body("BIGRANGE01")[:100])
+    first = fetch(server, home, max_retries=0)
+    assert len(first.downloaded) == 1
+    [failure] = first.failed
+    assert failure.reason.startswith("bad Content-Range 'bytes 100-")
+    assert failure.reason.endswith(" for a resume from byte 100 (after 1 attempt)")
+    assert not part.exists()
+    second = fetch(server, home, max_retries=0)
+    assert second.ok and len(second.downloaded) == 1
+
+
+def test_any_error_of_one_download_is_a_failure_row(server, tmp_path, monkeypatch):
+    real = fetch_module.download
+
+    def download(url, dest, **options):
+        if url.endswith("/OK002_8.jpg"):
+            raise RuntimeError("unforeseen\x1b[2J")
+        return real(url, dest, **options)
+
+    monkeypatch.setattr(fetch_module, "download", download)
+    home = tmp_path / "tate"
+    result = fetch(server, home)
+    assert result.downloaded == [str(home / "images" / "OK001_8.jpg")]
+    assert result.failed == [
+        DownloadFailure(
+            ok_url(server, "OK002"),
+            str(home / "images" / "OK002_8.jpg"),
+            repr("RuntimeError: unforeseen\x1b[2J"),
+        )
+    ]
+
+
+def test_system_exit_in_a_download_still_stops_the_run(server, tmp_path, monkeypatch):
+    real = fetch_module.download
+
+    def download(url, dest, **options):
+        if url.endswith("_8.jpg"):
+            raise SystemExit(3)
+        return real(url, dest, **options)
+
+    monkeypatch.setattr(fetch_module, "download", download)
+    with pytest.raises(SystemExit):
+        fetch(server, tmp_path / "tate")
+
+
+# ------------------------------------------------ nothing raw reaches a terminal
+
+
+def test_server_reason_phrase_is_escaped_in_the_summary(server, tmp_path):
+    server.set_collection(["OK001", "PWNED01"])
+    result = fetch(server, tmp_path / "tate")
+    [failure] = result.failed
+    assert failure.reason == repr(f"HTTP 403 {PWNED_REASON}")
+    summary = result.summary()
+    assert "\x1b" not in summary and "\x07" not in summary
+    assert all(line.isprintable() for line in summary.splitlines())
+    assert "HTTP 403 \\x1b]0;PWNED\\x07" in summary
+
+
+def test_metadata_error_quoting_the_server_is_escaped(server, tmp_path):
+    with pytest.raises(OSError) as info:
+        fetch(server, tmp_path / "tate", metadata_url=server.url + "/PWNED.csv")
+    message = str(info.value)
+    assert message.isprintable()
+    assert message == f"{server.url}/PWNED.csv: {repr(f'HTTP 403 {PWNED_REASON}')}"
+
+
+def test_summary_escapes_every_text_it_prints():
+    result = FetchResult(
+        "/data/t\x1b[2Jate",
+        "/data/t\x1b[2Jate/artwork_data.csv",
+        failed=[DownloadFailure("http://x/A\nB_8.jpg", "", "bad\rreason\u202e")],
+        n_unfinished=1,
+    )
+    lines = result.summary().splitlines()
+    assert len(lines) == 2
+    assert all(line.isprintable() for line in lines)
+    assert lines[0].startswith("Tate thumbnails in '/data/t\\x1b[2Jate/images': ")
+    assert lines[1] == "  failed: 'http://x/A\\nB_8.jpg': 'bad\\rreason\\u202e'"
+    assert str(FetchInterrupted(result)).isprintable()
+
+
+# ------------------------------------------------ no FIFO or link waited on, written
+
+
+needs_fifo = pytest.mark.skipif(
+    not hasattr(os, "mkfifo"), reason="named pipes (FIFOs) are POSIX only"
+)
+
+
+@needs_fifo
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ("artworks/a/evil.json", "a JSON artwork record"),
+        ("artwork_data.csv", "Tate's artwork_data.csv"),
+    ],
+)
+def test_fifo_metadata_is_a_value_error_not_a_hang(server, tmp_path, where, expected):
+    home = tmp_path / "tate"
+    fifo = home / where
+    fifo.parent.mkdir(parents=True)
+    os.mkfifo(fifo)
+    done, outcome = call_in_thread(lambda: fetch(server, home))
+    assert done, f"fetch_tate hangs on a FIFO {where}"
+    error = outcome.get("error")
+    assert type(error) is ValueError, outcome
+    assert str(error) == (
+        f"{fifo} is a named pipe (FIFO), not a regular file; expected {expected}"
+    )
+    assert server.requests == []
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)  # neither read nor replaced
+
+
+@needs_fifo
+def test_fifo_in_place_of_a_partial_download_fails_that_file(server, tmp_path):
+    home = tmp_path / "tate"
+    part = home / "images" / "OK002_8.jpg.part"
+    part.parent.mkdir(parents=True)
+    os.mkfifo(part)
+    done, outcome = call_in_thread(lambda: fetch(server, home))
+    assert done, "fetch_tate hangs on a FIFO .part"
+    result = outcome["value"]
+    assert result.downloaded == [str(home / "images" / "OK001_8.jpg")]
+    [failure] = result.failed
+    assert failure.reason == f"{part} is a named pipe (FIFO), not a regular file"
+    assert stat.S_ISFIFO(os.lstat(part).st_mode)
+
+
+@needs_fifo
+def test_fifo_in_place_of_the_metadata_part_is_an_error(server, tmp_path):
+    home = tmp_path / "tate"
+    home.mkdir()
+    part = home / "artwork_data.csv.part"
+    os.mkfifo(part)
+    done, outcome = call_in_thread(lambda: fetch(server, home))
+    assert done, "fetch_tate hangs on a FIFO artwork_data.csv.part"
+    error = outcome.get("error")
+    assert isinstance(error, OSError), outcome
+    assert str(error) == (
+        f"{server.metadata_url}: {part} is a named pipe (FIFO), not a regular file"
+    )
+
+
+@needs_fifo
+def test_fifo_in_place_of_a_thumbnail_is_left_alone(server, tmp_path):
+    home = tmp_path / "tate"
+    fifo = home / "images" / "OK002_8.jpg"
+    fifo.parent.mkdir(parents=True)
+    os.mkfifo(fifo)
+    result = fetch(server, home)
+    assert result.downloaded == [str(home / "images" / "OK001_8.jpg")]
+    [failure] = result.failed
+    assert failure.reason == f"{fifo} is a named pipe (FIFO), not a regular file"
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert server.hits["OK002_8.jpg"] == 0
+
+
+def test_link_in_place_of_a_partial_download_writes_nothing_through_it(
+    server, tmp_path
+):
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"keep me")
+    home = tmp_path / "tate"
+    part = home / "images" / "OK002_8.jpg.part"
+    part.parent.mkdir(parents=True)
+    part.symlink_to(outside)
+    result = fetch(server, home)
+    assert result.downloaded == [str(home / "images" / "OK001_8.jpg")]
+    [failure] = result.failed
+    assert failure.reason == f"{part} is a symbolic link, not a regular file"
+    assert outside.read_bytes() == b"keep me"

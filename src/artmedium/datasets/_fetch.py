@@ -6,22 +6,32 @@ name is always whole; a ``.part`` left by an interrupted run is resumed with an
 HTTP Range request when the server answers 206, and restarted otherwise.
 Only :mod:`urllib` is used, and only for http(s): the URLs come from downloaded
 metadata, so nothing in them may reach the local file system or another protocol.
-Each download is bounded in time (``deadline``) and size (``max_bytes``).
+Each download is bounded in time (``deadline``) and size (``max_bytes``); a
+watchdog shuts the connection down at the deadline, so that no read can outlast it.
 """
 
+import io
+import math
 import os
 import queue
 import re
+import socket
+import stat
 import threading
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from http.client import HTTPException
+from numbers import Real
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sklearn.utils import check_scalar
+
+from artmedium._files import file_kind, open_regular
 from artmedium._progress import Progress
+from artmedium._validation import check_count
 from artmedium._version import __version__
 from artmedium.datasets._tate import (
     IMAGES_DIR,
@@ -48,7 +58,10 @@ TATE_METADATA_URL = (
     "https://github.com/tategallery/collection/raw/master/artwork_data.csv"
 )
 _CHUNK = 1 << 16
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+# At most 18 digits: any real size fits, and int() never meets a 5000-digit
+# number (which it refuses with a ValueError).
+_LENGTH = re.compile(r"[0-9]{1,18}")
+_CONTENT_RANGE = re.compile(r"bytes ([0-9]{1,18})-([0-9]{1,18})/([0-9]{1,18}|\*)")
 # Worth another try: the server may be busy or the network may recover.
 _TRANSIENT_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
 _SCHEMES = ("http", "https")
@@ -130,8 +143,12 @@ class FetchResult:
         return not self.failed and not self.n_unfinished
 
     def summary(self):
-        """One line of counts, then one line per failure (URL: reason)."""
-        images = Path(self.data_home) / IMAGES_DIR
+        """One line of counts, then one line per failure (URL: reason).
+
+        Meant for a terminal: a folder name, URL or reason (which may quote the
+        server) that holds a control character is shown as its ``repr``.
+        """
+        images = _shown(os.fspath(Path(self.data_home) / IMAGES_DIR))
         lines = [
             f"Tate thumbnails in {images}: {len(self.downloaded)} downloaded, "
             f"{len(self.present)} already present, {len(self.failed)} failed"
@@ -140,7 +157,7 @@ class FetchResult:
             lines[0] += f", {self.n_unfinished} not finished (interrupted)"
         if self.n_without_url:
             lines[0] += f" ({self.n_without_url} selected rows have no thumbnailUrl)"
-        lines += [f"  failed: {_shown(f.url)}: {f.reason}" for f in self.failed]
+        lines += [f"  failed: {_shown(f.url)}: {_shown(f.reason)}" for f in self.failed]
         return "\n".join(lines)
 
     def __str__(self):
@@ -165,9 +182,19 @@ class FetchInterrupted(KeyboardInterrupt):
         self.result = result
 
 
-def _shown(url):
-    """``url`` as printed: as is when printable, else its repr (NUL, ESC, newline)."""
-    return url if url.isprintable() else repr(url)
+def _shown(text):
+    r"""``text`` as printed: as is when printable, else its repr (NUL, ESC, newline).
+
+    For URLs from the metadata and reasons that quote a server (an HTTP reason
+    phrase, a malformed status line), so that no escape sequence reaches a
+    terminal. A repr is printable, so showing a shown text changes nothing.
+
+    >>> print(_shown("HTTP 403 \x1b]0;PWNED\x07"))
+    'HTTP 403 \x1b]0;PWNED\x07'
+    >>> _shown(_shown("a\nb")) == _shown("a\nb")
+    True
+    """
+    return text if text.isprintable() else repr(text)
 
 
 class _Transient(Exception):
@@ -269,10 +296,13 @@ class _Limits:
         if self.cancel is not None and self.cancel.is_set():
             raise _Cancelled("cancelled")
         if self.time_left() <= 0:
-            raise _Permanent(
-                f"not complete within the {self.deadline:g} s deadline "
-                f"({received} bytes received)"
-            )
+            raise self.past_deadline(received)
+
+    def past_deadline(self, received):
+        return _Permanent(
+            f"not complete within the {self.deadline:g} s deadline "
+            f"({received} bytes received)"
+        )
 
     def too_large(self, size):
         return self.max_bytes is not None and size > self.max_bytes
@@ -283,6 +313,106 @@ class _Limits:
             time.sleep(delay)
         elif self.cancel.wait(delay):
             raise _Cancelled("cancelled")
+
+
+class _Watchdog:
+    """Shuts the connections of one attempt down when its deadline passes.
+
+    The socket timeout bounds each read, not the download: a server that sends
+    its status line, a header or a chunk-size line a byte at a time never trips
+    it, and the deadline checks between body reads never run. At the deadline a
+    :class:`threading.Timer` shuts down every socket of the attempt, so whatever
+    read waits (status line, headers, chunk lines, body, TLS handshake) fails at
+    once; a connection opened after that is refused. :meth:`close` ends the
+    timer on every path, so no thread outlives the attempt.
+
+    ``seconds=None``: no deadline, no timer.
+    """
+
+    def __init__(self, seconds):
+        self._lock = threading.Lock()
+        self._socks = []
+        self.expired = False
+        self._timer = None
+        if seconds is not None:
+            self._timer = threading.Timer(max(seconds, 0.0), self._expire)
+            self._timer.name = "artmedium-fetch-deadline"
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _expire(self):
+        with self._lock:
+            self.expired = True
+            for sock in self._socks:
+                _shut_down(sock)
+
+    def watch(self, sock):
+        """Shut ``sock`` down at the deadline, or now when it has passed."""
+        # A duplicate, because ssl's wrap_socket detaches ``sock`` (its file
+        # descriptor moves to the SSL socket) before the handshake: shutting
+        # down the duplicate ends the one connection whoever holds it.
+        copy = sock.dup()
+        with self._lock:
+            self._socks.append(copy)
+            if self.expired:
+                _shut_down(copy)
+
+    def create_connection(self, address, *args, **kwargs):
+        """:func:`socket.create_connection`, watched; refused past the deadline."""
+        if self.expired:
+            raise OSError(f"no new connection to {address[0]}: the deadline passed")
+        # Looked up at call time, so that a test can guard the addresses reached.
+        sock = socket.create_connection(address, *args, **kwargs)
+        try:
+            self.watch(sock)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def close(self):
+        """Stop the timer (waiting for it) and let go of the sockets."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer.join()
+        with self._lock:
+            socks, self._socks = self._socks, []
+        for sock in socks:
+            sock.close()
+
+
+def _shut_down(sock):
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed by the peer
+
+
+class _WatchedConnections:
+    """Mixin for urllib's HTTP(S) handlers: every connection is watched."""
+
+    def __init__(self, watchdog):
+        super().__init__()
+        self._watchdog = watchdog
+
+    def do_open(self, http_class, req, **kwargs):
+        def connection(*args, **kw):
+            conn = http_class(*args, **kw)
+            # http.client opens its socket through this attribute (the TLS
+            # handshake and a proxy's CONNECT come after), so the watchdog
+            # sees the socket before anything is read from it.
+            conn._create_connection = self._watchdog.create_connection
+            return conn
+
+        return super().do_open(connection, req, **kwargs)
+
+
+class _WatchedHTTPHandler(_WatchedConnections, urllib.request.HTTPHandler):
+    pass
+
+
+class _WatchedHTTPSHandler(_WatchedConnections, urllib.request.HTTPSHandler):
+    pass
 
 
 class _HTTPOnlyRedirects(urllib.request.HTTPRedirectHandler):
@@ -300,18 +430,19 @@ class _HTTPOnlyRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _opener():
+def _opener(watchdog):
     """An opener that speaks http(s) only: no file:, data: or ftp: handler.
 
     Built per request (unlike :func:`urllib.request.urlopen`'s cached one), so
-    that proxy settings are read from the environment of the moment.
+    that proxy settings are read from the environment of the moment, and so
+    that its connections (redirects included) are those ``watchdog`` watches.
     """
     opener = urllib.request.OpenerDirector()
     for handler in (
         urllib.request.ProxyHandler(),
         urllib.request.UnknownHandler(),
-        urllib.request.HTTPHandler(),
-        urllib.request.HTTPSHandler(),
+        _WatchedHTTPHandler(watchdog),
+        _WatchedHTTPSHandler(watchdog),
         urllib.request.HTTPDefaultErrorHandler(),
         _HTTPOnlyRedirects(),
         urllib.request.HTTPErrorProcessor(),
@@ -334,14 +465,14 @@ def _rewrite_url(url, url_prefix):
     return url_prefix.rstrip("/") + "/" + rest.lstrip("/")
 
 
-def _open(url, offset, timeout):
+def _open(url, offset, timeout, watchdog):
     request = urllib.request.Request(
         url, headers={"User-Agent": f"artmedium/{__version__}"}
     )
     if offset:
         request.add_header("Range", f"bytes={offset}-")
     try:
-        return _opener().open(request, timeout=timeout)
+        return _opener(watchdog).open(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         exc.close()
         reason = f"HTTP {exc.code} {exc.reason}"
@@ -354,42 +485,114 @@ def _open(url, offset, timeout):
         raise _Transient(f"network error: {getattr(exc, 'reason', exc)}") from exc
 
 
+def _part_size(part):
+    """Size of the partial download ``part`` (0 when absent).
+
+    Anything but a regular file there (a FIFO would block the write forever, a
+    link would send the bytes elsewhere) fails the download.
+    """
+    try:
+        info = os.lstat(part)
+    except FileNotFoundError:
+        return 0
+    if not stat.S_ISREG(info.st_mode):
+        raise _Permanent(f"{part} is {file_kind(info.st_mode)}, not a regular file")
+    return info.st_size
+
+
+def _open_part(part, append):
+    """Open ``part`` to write, refusing what is not (or stops being) a regular file.
+
+    Non-blocking and without following links, as :func:`~artmedium._files.open_regular`
+    reads, since the path may have changed since :func:`_part_size` looked.
+    """
+    nonblock = getattr(os, "O_NONBLOCK", 0)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    for name in ("O_NOFOLLOW", "O_CLOEXEC", "O_BINARY"):
+        flags |= getattr(os, name, 0)
+    try:
+        fd = os.open(part, flags | nonblock, 0o666)
+    except OSError as exc:
+        raise _Permanent(f"cannot write {part}: {exc.strerror}") from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _Permanent(f"{part} is {file_kind(mode)}, not a regular file")
+        if nonblock:
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "ab" if append else "wb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _length(headers, header):
+    """The byte count in ``header`` (None when absent); a bad one fails the file."""
+    value = headers.get(header)
+    if value is None:
+        return None
+    if not _LENGTH.fullmatch(value.strip()):
+        raise _Permanent(f"bad {header} header {value[:80]!r}: not a byte count")
+    return int(value)
+
+
 def _attempt(url, part, timeout, limits):
     """Fetch ``url`` into ``part`` once, resuming it when it exists.
 
-    Returns whether earlier bytes were kept (a resumed download).
+    Returns whether earlier bytes were kept (a resumed download). At the
+    deadline the watchdog shuts the connection down, and whatever that made
+    the attempt do (a network error, a short read, an early end) is reported
+    as the deadline.
     """
-    offset = part.stat().st_size if part.exists() else 0
+    offset = _part_size(part)
     if limits.too_large(offset):
         part.unlink()
         offset = 0
     limits.check(offset)
+    watchdog = _Watchdog(None if limits.ends_at is None else limits.time_left())
     try:
-        # No single read may wait past the deadline either.
-        response = _open(url, offset, min(timeout, limits.time_left()))
+        try:
+            resumed = _transfer(url, part, offset, timeout, limits, watchdog)
+        except Exception as exc:
+            if watchdog.expired:
+                raise limits.past_deadline(_part_size(part)) from exc
+            raise
+        if watchdog.expired:  # the end seen may be the shutdown's
+            raise limits.past_deadline(_part_size(part))
+        return resumed
+    finally:
+        watchdog.close()
+
+
+def _transfer(url, part, offset, timeout, limits, watchdog):
+    try:
+        # Capped at the time left: the watchdog sees a socket once connected,
+        # so this is what bounds the connect itself.
+        response = _open(url, offset, min(timeout, limits.time_left()), watchdog)
     except _StalePart:
         part.unlink()
         raise
     with response:
         total = None
-        content_length = response.headers.get("Content-Length")
+        content_length = _length(response.headers, "Content-Length")
         if response.status == 206 and offset:
-            match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", ""))
+            content_range = response.headers.get("Content-Range", "")
+            match = _CONTENT_RANGE.fullmatch(content_range)
             if not match or int(match[1]) != offset:
                 part.unlink()
                 raise _Transient(
-                    f"bad Content-Range {response.headers.get('Content-Range')!r} "
+                    f"bad Content-Range {content_range[:80]!r} "
                     f"for a resume from byte {offset}"
                 )
             if match[3] != "*":
                 total = int(match[3])
             elif content_length is not None:
-                total = offset + int(content_length)
-            mode = "ab"
+                total = offset + content_length
+            append = True
         else:
             # 200 (Range ignored, or no partial file): start over.
-            offset, mode = 0, "wb"
-            total = int(content_length) if content_length is not None else None
+            offset, append = 0, False
+            total = content_length
         if total is not None and limits.too_large(total):
             part.unlink(missing_ok=True)
             raise _Permanent(
@@ -398,7 +601,7 @@ def _attempt(url, part, timeout, limits):
             )
         size = offset
         try:
-            with open(part, mode) as out:
+            with _open_part(part, append) as out:
                 # read1, not read: read(n) waits for all n bytes, so a server
                 # sending a byte a second would never let the checks run.
                 while chunk := response.read1(_CHUNK):
@@ -414,7 +617,7 @@ def _attempt(url, part, timeout, limits):
         raise _Permanent(
             f"too large: over the {limits.max_bytes}-byte limit (max_bytes)"
         )
-    size = part.stat().st_size
+    size = _part_size(part)
     if total is not None and size != total:
         if size > total:
             part.unlink()
@@ -441,7 +644,9 @@ def download(
     url : str
         What to fetch: an http(s) URL (anything else is refused, redirects too).
     dest : path-like
-        Final path; the data goes to ``<dest>.part`` first.
+        Final path; the data goes to ``<dest>.part`` first. Neither may be
+        anything but a regular file (a FIFO, a folder, a link is refused and
+        left as it is).
     timeout : float
         Socket timeout in seconds, per attempt.
     max_retries : int
@@ -454,9 +659,11 @@ def download(
         Called with the ``.part`` path once complete; raises ``ValueError`` (or
         :class:`~artmedium.io.ImageReadError`) to reject the content.
     deadline : float, optional
-        Seconds for the whole download, retries and waits included; checked
-        between reads (a stalled read still waits up to ``timeout``).
-        The ``.part`` is kept, as after a network error, to resume later.
+        Seconds for the whole download, retries and waits included. At the
+        deadline the connection is shut down, whatever it waits for (status
+        line, headers, body); only a connect still under way waits out its
+        ``timeout``. The ``.part`` is kept, as after a network error, to resume
+        later.
     max_bytes : int, optional
         Refuse a file announced (Content-Length) or found larger than this; its
         ``.part`` is removed.
@@ -472,15 +679,20 @@ def download(
     Raises
     ------
     OSError
-        When the file could not be fetched; the message names the URL and reason.
-        No file is left under ``dest``.
+        When the file could not be fetched; the message names the URL and reason
+        (shown as its ``repr`` when it holds a control character: it may quote
+        the server). No file is left under ``dest``.
     """
     problem = _url_problem(url)
     if problem:
         raise OSError(f"{_shown(url)}: {problem}")
+    # From here on the URL is printable (_url_problem refuses control characters).
     dest = Path(dest)
     if dest.is_file():
         return False
+    if os.path.lexists(dest):  # a FIFO, a folder, a dangling link: not ours
+        kind = file_kind(os.lstat(dest).st_mode)
+        raise OSError(f"{url}: {_shown(os.fspath(dest))} is {kind}, not a regular file")
     part = dest.with_name(dest.name + ".part")
     limits = _Limits.starting_now(deadline, max_bytes, cancel)
     attempt = 0
@@ -499,15 +711,18 @@ def download(
                     raise _Permanent(reason) from exc
             break
         except _Permanent as exc:
-            raise OSError(f"{url}: {exc}") from None
+            raise OSError(f"{url}: {_shown(str(exc))}") from None
         except _Transient as exc:
+            reason = _shown(str(exc))
             tries = "attempt" if attempt == 0 else "attempts"
             if attempt >= max_retries:
-                raise OSError(f"{url}: {exc} (after {attempt + 1} {tries})") from None
+                raise OSError(
+                    f"{url}: {reason} (after {attempt + 1} {tries})"
+                ) from None
             delay = backoff * 2**attempt
             if limits.time_left() <= delay:
                 raise OSError(
-                    f"{url}: {exc} (after {attempt + 1} {tries}; no time left for "
+                    f"{url}: {reason} (after {attempt + 1} {tries}; no time left for "
                     f"another within the {deadline:g} s deadline)"
                 ) from None
             try:
@@ -531,8 +746,9 @@ def _verify_image(path):
 
 
 def _verify_metadata(path):
-    with open(path, encoding="utf-8-sig", errors="replace") as f:
-        header = f.readline()
+    raw = open_regular(path, follow_symlinks=False)
+    with io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace") as f:
+        header = f.readline(1 << 16)  # not a whole 1 GiB file without a newline
     missing = [c for c in REQUIRED_CSV_COLUMNS if c not in header]
     if missing:
         raise ValueError(f"not Tate's artwork_data.csv: missing column(s) {missing}")
@@ -553,13 +769,16 @@ def _select(meta, wanted):
     return order
 
 
-def _check_positive(value, name, *, number=int, allow_none=False, allow_zero=False):
+def _check_seconds(value, name, *, allow_none=False, allow_zero=False):
+    """A duration in seconds: a finite real number, > 0 (or >= 0), or None."""
     if value is None and allow_none:
         return
-    ok = isinstance(value, number) and not isinstance(value, bool)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        kind = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"{name} must be a {kind} number, got {value!r}")
+    bounds = "left" if allow_zero else "neither"
+    check_scalar(value, name, Real, min_val=0, include_boundaries=bounds)
+    # check_scalar lets NaN through (it compares False), and infinity would
+    # reach the socket and timer calls, which refuse it.
+    if not math.isfinite(value):
+        raise ValueError(f"{name} == {value}, must be a finite number of seconds.")
 
 
 def fetch_tate(
@@ -621,7 +840,9 @@ def fetch_tate(
     deadline : float, default=None
         Seconds allowed for each thumbnail, retries included (None: four times
         ``timeout``). A thumbnail past it fails ("not complete within the
-        deadline"), its ``.part`` kept to resume next time.
+        deadline"), its ``.part`` kept to resume next time; its connection is
+        shut down then, so that a server sending its headers (or anything) a
+        byte at a time cannot hold it longer.
     max_bytes : int or None, default=50 * 1024**2
         Largest thumbnail accepted, in bytes (None: no limit); a larger one
         fails without reading further and leaves no ``.part``.
@@ -642,10 +863,12 @@ def fetch_tate(
     ------
     OSError
         When the metadata cannot be downloaded (the message names the URL).
+    TypeError
+        For an option of the wrong type (``n_jobs=2.5``, ``timeout="3"``).
     ValueError
-        For invalid options (including a ``metadata_url`` or ``url_prefix``
-        that is not http(s)), or metadata that is unreadable or in an unknown
-        layout (the message names the file).
+        For invalid options (out of range, or a ``metadata_url`` or
+        ``url_prefix`` that is not http(s)), or metadata that is unreadable, not
+        a regular file or in an unknown layout (the message names the file).
     FetchInterrupted
         On Ctrl-C while thumbnails download: a :class:`KeyboardInterrupt`
         whose ``result`` is the :class:`FetchResult` of what finished.
@@ -663,13 +886,13 @@ def fetch_tate(
     >>> result.summary().endswith("0 downloaded, 0 already present, 0 failed")
     True
     """
-    _check_positive(max_images, "max_images", allow_none=True)
-    _check_positive(n_jobs, "n_jobs")
-    _check_positive(timeout, "timeout", number=(int, float))
-    _check_positive(deadline, "deadline", number=(int, float), allow_none=True)
-    _check_positive(max_bytes, "max_bytes", allow_none=True)
-    _check_positive(max_retries, "max_retries", allow_zero=True)
-    _check_positive(backoff, "backoff", number=(int, float), allow_zero=True)
+    check_count(max_images, "max_images", allow_none=True)
+    check_count(n_jobs, "n_jobs")
+    _check_seconds(timeout, "timeout")
+    _check_seconds(deadline, "deadline", allow_none=True)
+    check_count(max_bytes, "max_bytes", allow_none=True)
+    check_count(max_retries, "max_retries", minimum=0)
+    _check_seconds(backoff, "backoff", allow_zero=True)
     urls = {"metadata_url": metadata_url}
     if url_prefix is not None:
         urls["url_prefix"] = url_prefix
@@ -772,15 +995,17 @@ def _download_all(jobs, result, n_jobs, verbose, **options):
         while finished < len(jobs):
             url, dest, outcome = done.get()
             finished += 1
-            if isinstance(outcome, OSError):
-                reason = str(outcome).removeprefix(f"{_shown(url)}: ")
-                result.failed.append(DownloadFailure(url, str(dest), reason))
-                progress.update(failed=1)
-            elif isinstance(outcome, BaseException):
-                raise outcome
-            else:
+            if isinstance(outcome, bool):
                 (result.downloaded if outcome else result.present).append(str(dest))
                 progress.update()
+            elif isinstance(outcome, Exception):
+                # Whatever one download raised fails that file only; Ctrl-C
+                # and SystemExit (BaseException) still stop the run.
+                reason = _failure_reason(url, outcome)
+                result.failed.append(DownloadFailure(url, str(dest), reason))
+                progress.update(failed=1)
+            else:
+                raise outcome
     except KeyboardInterrupt:
         _stop(workers, cancel)
         # Files completed during the grace period are in place: count them.
@@ -796,6 +1021,14 @@ def _download_all(jobs, result, n_jobs, verbose, **options):
         if not cancel.is_set():  # not stopped above already
             _stop(workers, cancel)
         progress.close()
+
+
+def _failure_reason(url, exc):
+    """The reason of a failed download, as :func:`download`'s error gives it."""
+    if isinstance(exc, OSError):
+        return _shown(str(exc).removeprefix(f"{_shown(url)}: "))
+    # Not one of download's errors: a bug or an unforeseen answer. Name it.
+    return _shown(f"{type(exc).__name__}: {exc}")
 
 
 def _stop(workers, cancel):
