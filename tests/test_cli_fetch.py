@@ -7,12 +7,12 @@ import pytest
 from click.testing import CliRunner
 
 from artmedium.cli import main
+from conftest import run_in_thread
 from test_fetch import (  # noqa: F401 (fixture)
     TateServer,
     interrupt_at_first_result,
     only_local_connections,
 )
-from test_tate import call_in_thread
 
 
 @pytest.fixture
@@ -184,11 +184,9 @@ def test_one_bad_header_fails_one_file_and_keeps_the_summary(server, tmp_path):
 def test_a_server_dripping_its_headers_is_stopped_at_the_deadline(server, tmp_path):
     # The CLI keeps the 30 s socket timeout; a byte every 0.1 s never trips it.
     server.set_collection(["OK001", "DRIPHEADER01"])
-    done, outcome = call_in_thread(
+    result = run_in_thread(
         lambda: invoke(server, tmp_path / "tate", "--deadline", "1", "--quiet")
     )
-    assert done, "fetch-tate outlived its 1 s deadline"
-    result = outcome["value"]
     assert result.exit_code == 1
     assert "1 downloaded, 0 already present, 1 failed" in result.output
     assert "DRIPHEADER01_8.jpg: not complete within the 1 s deadline" in result.output

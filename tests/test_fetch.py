@@ -42,7 +42,8 @@ from artmedium.datasets import (
     load_tate,
 )
 from artmedium.datasets import _fetch as fetch_module
-from test_tate import call_in_thread, jpeg_bytes, thumbnail_url
+from conftest import run_in_thread
+from test_tate import jpeg_bytes, thumbnail_url
 
 METADATA_PATH = "/collection/artwork_data.csv"
 # Sets the terminal's title: what a hostile server may put in a reason phrase.
@@ -869,9 +870,7 @@ def test_deadline_holds_while_the_server_drips_before_the_body(server, tmp_path,
     server.set_collection(["OK001", acno])
     home = tmp_path / "tate"
     timers = deadline_timers()
-    done, outcome = call_in_thread(lambda: fetch(server, home, timeout=3, deadline=1))
-    assert done, f"fetch_tate outlived its 1 s deadline against {kind}"
-    result = outcome["value"]
+    result = run_in_thread(lambda: fetch(server, home, timeout=3, deadline=1))
     assert result.downloaded == [str(home / "images" / "OK001_8.jpg")]
     [failure] = result.failed
     assert failure.url.endswith(f"/{acno}_8.jpg")
@@ -892,17 +891,12 @@ def test_no_thread_outlives_a_download(server, tmp_path, kind):
     if kind == "SLOW":
         ctrl_c = threading.Timer(0.3, cancel.set)
         ctrl_c.start()
-    done, outcome = call_in_thread(
-        lambda: fetch_module.download(
-            ok_url(server, f"{kind}01"),
-            dest,
-            timeout=3,
-            deadline=1,
-            backoff=0.01,
-            cancel=cancel,
-        )
-    )
-    assert done
+
+    def download():
+        url = ok_url(server, f"{kind}01")
+        options = {"timeout": 3, "deadline": 1, "backoff": 0.01, "cancel": cancel}
+        return fetch_module.download(url, dest, **options)
+
     expected = {
         "OK": None,
         "FLAKY": None,
@@ -911,10 +905,10 @@ def test_no_thread_outlives_a_download(server, tmp_path, kind):
         "SLOW": "cancelled",
     }[kind]
     if expected is None:
-        assert outcome == {"value": True} and dest.is_file()
+        assert run_in_thread(download) is True and dest.is_file()
     else:
-        assert isinstance(outcome["error"], OSError)
-        assert str(outcome["error"]).endswith(f"_8.jpg: {expected}")
+        with pytest.raises(OSError, match=re.escape(f"_8.jpg: {expected}") + "$"):
+            run_in_thread(download)
     assert deadline_timers() <= timers  # joined, not merely cancelled
     # The server's handler threads (and the Ctrl-C timer) end in their own time.
     assert wait_until(lambda: threading.active_count() <= before)
@@ -942,18 +936,17 @@ def test_deadline_holds_through_a_dripped_tls_handshake(tmp_path):
     )
     thread.start()
     url = f"https://127.0.0.1:{httpd.server_address[1]}/A00001_8.jpg"
+    dest = tmp_path / "A00001_8.jpg"
     try:
-        done, outcome = call_in_thread(
-            lambda: fetch_module.download(
-                url, tmp_path / "A00001_8.jpg", timeout=3, deadline=1
+        with pytest.raises(OSError) as info:
+            run_in_thread(
+                lambda: fetch_module.download(url, dest, timeout=3, deadline=1)
             )
-        )
     finally:
         httpd.shutdown()
         httpd.server_close()
         thread.join()
-    assert done, "download() outlived its 1 s deadline in a TLS handshake"
-    assert str(outcome["error"]) == (
+    assert str(info.value) == (
         f"{url}: not complete within the 1 s deadline (0 bytes received)"
     )
 
@@ -1100,11 +1093,10 @@ def test_fifo_metadata_is_a_value_error_not_a_hang(server, tmp_path, where, expe
     fifo = home / where
     fifo.parent.mkdir(parents=True)
     os.mkfifo(fifo)
-    done, outcome = call_in_thread(lambda: fetch(server, home))
-    assert done, f"fetch_tate hangs on a FIFO {where}"
-    error = outcome.get("error")
-    assert type(error) is ValueError, outcome
-    assert str(error) == (
+    with pytest.raises(ValueError) as info:
+        run_in_thread(lambda: fetch(server, home))
+    assert type(info.value) is ValueError
+    assert str(info.value) == (
         f"{fifo} is a named pipe (FIFO), not a regular file; expected {expected}"
     )
     assert server.requests == []
@@ -1117,9 +1109,7 @@ def test_fifo_in_place_of_a_partial_download_fails_that_file(server, tmp_path):
     part = home / "images" / "OK002_8.jpg.part"
     part.parent.mkdir(parents=True)
     os.mkfifo(part)
-    done, outcome = call_in_thread(lambda: fetch(server, home))
-    assert done, "fetch_tate hangs on a FIFO .part"
-    result = outcome["value"]
+    result = run_in_thread(lambda: fetch(server, home))
     assert result.downloaded == [str(home / "images" / "OK001_8.jpg")]
     [failure] = result.failed
     assert failure.reason == f"{part} is a named pipe (FIFO), not a regular file"
@@ -1132,11 +1122,9 @@ def test_fifo_in_place_of_the_metadata_part_is_an_error(server, tmp_path):
     home.mkdir()
     part = home / "artwork_data.csv.part"
     os.mkfifo(part)
-    done, outcome = call_in_thread(lambda: fetch(server, home))
-    assert done, "fetch_tate hangs on a FIFO artwork_data.csv.part"
-    error = outcome.get("error")
-    assert isinstance(error, OSError), outcome
-    assert str(error) == (
+    with pytest.raises(OSError) as info:
+        run_in_thread(lambda: fetch(server, home))
+    assert str(info.value) == (
         f"{server.metadata_url}: {part} is a named pipe (FIFO), not a regular file"
     )
 

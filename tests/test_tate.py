@@ -7,13 +7,13 @@ import os
 import random
 import re
 import sys
-import threading
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from artmedium.datasets import POSTER_CLASSES, POSTER_TAGS, load_tate, medium_to_tags
+from conftest import run_in_thread
 
 # Tate's artwork_data.csv header, in its order.
 TATE_COLUMNS = [
@@ -474,26 +474,6 @@ def test_unknown_json_layout_names_file_and_fields(tmp_path):
         load_tate(data_home=home)
 
 
-def call_in_thread(call, timeout=15):
-    """Run ``call()`` in a daemon thread, waiting ``timeout`` seconds at most.
-
-    Returns whether it ended, and {"value": ...} or {"error": ...}: a call that
-    hangs fails the test instead of hanging the suite.
-    """
-    outcome = {}
-
-    def target():
-        try:
-            outcome["value"] = call()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return not thread.is_alive(), outcome
-
-
 needs_fifo = pytest.mark.skipif(
     not hasattr(os, "mkfifo"), reason="named pipes (FIFOs) are POSIX only"
 )
@@ -515,11 +495,10 @@ def test_fifo_metadata_is_a_value_error_naming_it_not_a_hang(
     fifo.parent.mkdir(exist_ok=True)
     fifo.unlink(missing_ok=True)
     os.mkfifo(fifo)
-    done, outcome = call_in_thread(lambda: load_tate(data_home=home, classes=None))
-    assert done, f"load_tate hangs on a FIFO {where}"
-    error = outcome.get("error")
-    assert type(error) is ValueError, outcome
-    assert str(error) == (
+    with pytest.raises(ValueError) as info:
+        run_in_thread(lambda: load_tate(data_home=home, classes=None))
+    assert type(info.value) is ValueError
+    assert str(info.value) == (
         f"{fifo} is a named pipe (FIFO), not a regular file; expected {expected}"
     )
 
@@ -530,10 +509,10 @@ def test_reading_csv_metadata_never_waits_on_a_fifo(tmp_path):
 
     fifo = tmp_path / "artwork_data.csv"
     os.mkfifo(fifo)
-    done, outcome = call_in_thread(lambda: read_metadata(fifo, "csv"))
-    assert done, "read_metadata hangs on a FIFO"
-    assert type(outcome.get("error")) is ValueError, outcome
-    assert str(outcome["error"]).startswith(f"{fifo} is a named pipe (FIFO), ")
+    with pytest.raises(ValueError) as info:
+        run_in_thread(lambda: read_metadata(fifo, "csv"))
+    assert type(info.value) is ValueError
+    assert str(info.value).startswith(f"{fifo} is a named pipe (FIFO), ")
 
 
 def test_folder_named_like_the_csv_is_named(tmp_path):
