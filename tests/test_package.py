@@ -8,6 +8,7 @@ import sys
 import pytest
 
 import artmedium
+from conftest import REPO_ROOT
 
 
 def test_version_is_pep440():
@@ -67,3 +68,64 @@ def test_unknown_attribute_is_an_attribute_error():
         artmedium.no_such_thing
     with pytest.raises(ImportError):
         from artmedium import no_such_thing  # noqa: F401
+
+
+def _import_graph():
+    """Module -> the artmedium modules it imports (at any depth in its code)."""
+    import ast
+
+    src = REPO_ROOT / "src"
+    modules = {}
+    for path in sorted((src / "artmedium").rglob("*.py")):
+        name = ".".join(path.relative_to(src).with_suffix("").parts)
+        modules[name.removesuffix(".__init__")] = path
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    targets.add(full if full in modules else node.module)
+            elif isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def test_no_import_cycles_in_src():
+    """#13: the layers import one way; no module reaches back, even lazily."""
+    graph = _import_graph()
+    done, path = set(), []
+
+    def visit(node):
+        if node in path:
+            cycle = path[path.index(node) :] + [node]
+            raise AssertionError(" -> ".join(cycle))
+        if node in done:
+            return
+        path.append(node)
+        for target in sorted(graph[node]):
+            # A package's __init__ importing its own submodules is not a cycle.
+            if not target.startswith(node + "."):
+                visit(target)
+        path.pop()
+        done.add(node)
+
+    for node in sorted(graph):
+        visit(node)
+
+
+def test_no_package_imports_another_packages_private_modules():
+    """Shared helpers live in root-level private modules (artmedium._x)."""
+    bad = []
+    for module, targets in _import_graph().items():
+        package = (module.split(".") + [""])[1]
+        for target in targets:
+            parts = target.split(".")
+            private = any(
+                p.startswith("_") and not p.startswith("__") for p in parts[2:]
+            )
+            if private and parts[1] != package:
+                bad.append(f"{module} imports {target}")
+    assert not bad, bad

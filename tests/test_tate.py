@@ -505,7 +505,7 @@ def test_fifo_metadata_is_a_value_error_naming_it_not_a_hang(
 
 @needs_fifo
 def test_reading_csv_metadata_never_waits_on_a_fifo(tmp_path):
-    from artmedium.datasets._tate import read_metadata
+    from artmedium.datasets._folder import read_metadata
 
     fifo = tmp_path / "artwork_data.csv"
     os.mkfifo(fifo)

@@ -33,7 +33,7 @@ from artmedium._files import file_kind, open_regular
 from artmedium._progress import Progress
 from artmedium._validation import check_count
 from artmedium._version import __version__
-from artmedium.datasets._tate import (
+from artmedium.datasets._folder import (
     IMAGES_DIR,
     METADATA_CSV,
     REQUIRED_CSV_COLUMNS,
