@@ -292,11 +292,16 @@ def _module_tensors(prefix, module, half):
     return out
 
 
-def _estimator_classes():
-    """The estimators ``save_model`` saves and ``model.json`` may name."""
-    from artmedium.estimators import MediumClassifier, MediumTagger
+# The estimators ``save_model`` saves and ``model.json`` may name (names only, so
+# that reading a sidecar imports no torch).
+_ESTIMATORS = ("MediumClassifier", "MediumTagger")
 
-    return {"MediumClassifier": MediumClassifier, "MediumTagger": MediumTagger}
+
+def _estimator_classes():
+    """The classes of :data:`_ESTIMATORS`, by name."""
+    import artmedium.estimators
+
+    return {name: getattr(artmedium.estimators, name) for name in _ESTIMATORS}
 
 
 def _state_tensors(state, half=False):
@@ -326,10 +331,10 @@ def _check_sidecar(sidecar):
             "weights": dict,
         },
     )
-    if sidecar["estimator"] not in ("MediumClassifier", "MediumTagger"):
+    if sidecar["estimator"] not in _ESTIMATORS:
         raise ValueError(
             f"unknown estimator type {sidecar['estimator']!r:.100} (this artmedium "
-            "loads MediumClassifier and MediumTagger)"
+            f"loads {' and '.join(_ESTIMATORS)})"
         )
     check_strings(sidecar["tag_names"], "model.tag_names")
     if sidecar["preprocessing"] is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from artmedium._writers import FORMATS
 from artmedium.cli._common import (
     collect_or_exit,
     load_model_or_exit,
@@ -194,7 +195,7 @@ def _write_predictions(predictor, inputs, writer, output, *, quiet, **options):
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "csv", "jsonl", "json"]),
+    type=click.Choice(FORMATS),
     default="table",
     show_default=True,
     help="Output format.",
