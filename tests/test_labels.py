@@ -96,3 +96,54 @@ def test_a_tate_folder_is_read_with_load_tate(tmp_path):
     assert data.summary["kind"] == "tate"
     assert data.summary["n_images"] == len(data.data) == len(data.target) > 0
     assert np.all([isinstance(p, str) for p in data.data])
+
+
+def test_group_by_returns_another_column_as_groups(tmp_path):
+    labels = write(
+        tmp_path / "labels.csv",
+        "path,label, Artist ,date\na.jpg,x, Goya ,1800\nb.jpg,y,,1801\n",
+    )
+    data = load_labelled_csv(labels, group_by="ARTIST")
+    assert list(data.groups) == ["Goya", ""]  # stripped; blank cells are one group
+    assert data.groups.dtype == object
+    assert "groups" not in load_labelled_csv(labels)
+    X, y = load_labelled_csv(labels, group_by="artist", return_X_y=True)
+    assert len(X) == len(y) == 2
+
+
+@pytest.mark.parametrize("column", ["painter", "path", "label"])
+def test_group_by_a_column_there_is_not_names_those_there_are(tmp_path, column):
+    labels = write(tmp_path / "labels.csv", "path,label,artist,date\na.jpg,x,G,1\n")
+    with pytest.raises(ValueError, match=f"no column '{column}'.*: artist, date") as e:
+        load_labelled_csv(labels, group_by=column)
+    assert isinstance(e.value, LookupError)  # told apart from a malformed file
+    assert str(labels) in str(e.value)
+    with pytest.raises(LookupError):
+        load_labelled_images(labels, group_by=column)
+
+
+def test_a_sample_keeps_each_image_with_its_group(tmp_path):
+    rows = [
+        f"{label}{i}.jpg,{label},by-{label}{i}" for label in "ab" for i in range(10)
+    ]
+    labels = write(tmp_path / "labels.csv", "path,label,artist\n" + "\n".join(rows))
+    data = load_labelled_images(labels, max_images=6, seed=1, group_by="artist")
+    assert len(data.groups) == len(data.data) == 6
+    assert [g.removeprefix("by-") for g in data.groups] == [
+        p.rsplit("/", 1)[1].removesuffix(".jpg") for p in data.data
+    ]
+    assert data.summary["group_by"] == "artist" and data.summary["n_groups"] == 6
+    assert "groups" not in load_labelled_images(labels, max_images=6)
+
+
+def test_a_tate_folder_groups_by_artist_only(tmp_path):
+    from artmedium.datasets import load_tate
+    from test_tate import make_tate
+
+    home = make_tate(tmp_path / "tate")
+    data = load_labelled_images(home, classes="all", group_by="artist")
+    tate = load_tate(data_home=home, classes=None)
+    assert list(data.groups) == list(tate.groups) and len(data.groups) > 0
+    assert data.summary["n_groups"] == len(set(tate.groups)) > 1
+    with pytest.raises(LookupError, match="no column 'date'.*artist"):
+        load_labelled_images(home, group_by="date")

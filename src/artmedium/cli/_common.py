@@ -3,6 +3,7 @@
 import glob
 import importlib.util
 import os
+from pathlib import Path
 
 import click
 
@@ -12,6 +13,12 @@ PLOT_EXTRA = 'pip install "artmedium[plot]"'
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 recursive_option = click.option(
     "--recursive", "-r", is_flag=True, help="Search subfolders too."
+)
+cache_option = click.option(
+    "--cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Cache frozen-stage activations here (faster reruns and folds).",
 )
 tate_classes_option = click.option(
     "--classes",

@@ -1,16 +1,26 @@
-"""``artmedium evaluate``: score a saved model on labelled images."""
+"""``artmedium evaluate``: score a saved model on labelled images, or
+cross-validate a model's configuration (``--cv``)."""
 
 import json
+import os
 from pathlib import Path
 
 import click
 
 from artmedium.cli._common import (
+    cache_option,
     load_model_or_exit,
     require_matplotlib,
+    shown,
     tate_classes_option,
 )
 from artmedium.cli._data import load_data_or_exit
+from artmedium.recipes import RECIPES, recipe
+
+# artmedium.model_selection's balance options, written out so that `--help`
+# does not import scikit-learn (a test checks the two lists agree).
+BALANCE_CHOICES = ("class_and_group", "class", "group", "group_in_class")
+CV_REPORT = "cv_report.json"
 
 
 def _echo_scores(per, *, with_support):
@@ -28,7 +38,8 @@ def _echo_scores(per, *, with_support):
     "-o",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Write figures and report.json to this folder (needs matplotlib).",
+    help="Write figures and report.json to this folder (needs matplotlib); "
+    f"with --cv, {CV_REPORT} only.",
 )
 @tate_classes_option
 @click.option(
@@ -37,10 +48,51 @@ def _echo_scores(per, *, with_support):
     default=None,
     help="Evaluate on a stratified sample of this many images.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the sample and of the --cv folds.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def evaluate(model, data, out, classes, max_images, seed, as_json):
-    """Score a saved model on labelled images.
+@click.option(
+    "--cv",
+    type=click.IntRange(min=2),
+    default=None,
+    help="Cross-validate MODEL's configuration with this many stratified folds, "
+    "each refitting it, instead of scoring MODEL as fitted.",
+)
+@click.option(
+    "--group-by",
+    metavar="COLUMN",
+    default=None,
+    help="With --cv: keep each value of this column on one side of every fold "
+    "(a Tate folder: artist; a CSV: a column besides path and label).",
+)
+@click.option(
+    "--balance",
+    type=click.Choice(BALANCE_CHOICES),
+    default=None,
+    help="With --cv: weight each fold's training images so that classes and/or "
+    "groups weigh the same (see balanced_sample_weight); all but 'class' need "
+    "--group-by.",
+)
+@cache_option
+def evaluate(
+    model,
+    data,
+    out,
+    classes,
+    max_images,
+    seed,
+    as_json,
+    cv,
+    group_by,
+    balance,
+    cache,
+):
+    """Score a saved model on labelled images, or cross-validate its recipe.
 
     MODEL is a saved model folder, or 'default' for the embedded model. DATA is
     a Tate folder or a CSV file with a header row path,label. Prints accuracy,
@@ -48,11 +100,43 @@ def evaluate(model, data, out, classes, max_images, seed, as_json):
     loss and per-tag accuracy); with --out, also writes the figures and
     report.json there.
 
+    With --cv N, MODEL is not scored as fitted: its configuration is refitted
+    on each of N stratified folds and scored on the rest, and the report gives
+    mean ± sd over folds (population sd) of accuracy, balanced accuracy, the
+    majority baseline and per-class recall. MODEL may then also be a recipe
+    name (a folder of that name wins). --group-by keeps each artist (or any
+    CSV column's value) on one side of every fold: the score of artists the
+    model never saw. --cache keeps frozen-backbone features, so folds after
+    the first are cheap.
+
     \b
     Examples:
       artmedium evaluate default ~/scikit_learn_data/tate --max-images 500
       artmedium evaluate my_model test.csv --out report/
+      artmedium evaluate lite0-frozen ~/scikit_learn_data/tate --cv 5 --group-by artist
     """
+    if cv is not None:
+        _cross_validate(
+            model,
+            data,
+            cv=cv,
+            group_by=group_by,
+            balance=balance,
+            cache=cache,
+            classes=classes,
+            max_images=max_images,
+            seed=seed,
+            out=out,
+            as_json=as_json,
+        )
+        return
+    for name, value in (
+        ("--group-by", group_by),
+        ("--balance", balance),
+        ("--cache", cache),
+    ):
+        if value is not None:
+            raise click.UsageError(f"{name} is an option of --cv; add --cv N")
     if out is not None:
         require_matplotlib("evaluate --out")
     try:
@@ -89,3 +173,100 @@ def evaluate(model, data, out, classes, max_images, seed, as_json):
         _echo_scores(report.get("per_tag", {}), with_support=False)
     if out is not None:
         click.echo(f"wrote {', '.join(report.get('files', []))} to {out}")
+
+
+def _estimator_to_cross_validate(model, *, cache, seed):
+    """An unfitted estimator with MODEL's configuration: the embedded model's,
+    a saved model folder's, or a recipe's (seeded with ``seed``)."""
+    from sklearn.base import clone
+    from sklearn.utils import get_tags
+
+    if model == "default" or os.path.isdir(model):
+        estimator = clone(load_model_or_exit(None if model == "default" else model))
+    elif model in RECIPES:
+        from artmedium.estimators import MediumClassifier
+
+        estimator = MediumClassifier(**recipe(model), random_state=seed)
+    else:
+        raise click.BadParameter(
+            f"{shown(model)} is neither a saved model folder nor a recipe; with "
+            "--cv, MODEL is a folder, 'default' or one of the recipes: "
+            + ", ".join(sorted(RECIPES)),
+            param_hint="MODEL",
+        )
+    if not get_tags(estimator).target_tags.single_output:
+        raise click.ClickException(
+            f"--cv cross-validates classifiers, and {shown(model)} is a "
+            f"{type(estimator).__name__}: evaluate it without --cv"
+        )
+    if cache is not None:
+        estimator.set_params(memory=str(cache))
+    return estimator
+
+
+def _cross_validate(
+    model,
+    data,
+    *,
+    cv,
+    group_by,
+    balance,
+    cache,
+    classes,
+    max_images,
+    seed,
+    out,
+    as_json,
+):
+    from artmedium._writers import AtomicOutput
+    from artmedium.model_selection import cross_validate_report, format_cv_report
+
+    if balance not in (None, "class") and group_by is None:
+        raise click.UsageError(f"--balance {balance} needs --group-by")
+    estimator = _estimator_to_cross_validate(model, cache=cache, seed=seed)
+    if out is not None:  # a folder that cannot be made fails before the folds
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.ClickException(f"cannot create {shown(out)}: {exc}") from exc
+    dataset = load_data_or_exit(
+        data, classes=classes, max_images=max_images, seed=seed, group_by=group_by
+    )
+    summary = dataset.summary
+    click.echo(
+        f"cross-validating {shown(model)} on {summary['n_images']} images of "
+        f"{len(summary['class_counts'])} classes, {cv} folds...",
+        err=True,
+    )
+    try:
+        report = cross_validate_report(
+            estimator,
+            dataset.data,
+            dataset.target,
+            groups=dataset.get("groups"),
+            cv=cv,
+            balance=balance,
+            random_state=seed,
+            verbose=1,
+        )
+    except (ValueError, ImportError, OSError, RuntimeError) as exc:
+        raise click.ClickException(f"cross-validation failed: {exc}") from exc
+    report = {"model": str(model), "data": summary, **report}
+    text = json.dumps(report, indent=2, allow_nan=False)
+    if out is not None:
+        try:
+            with AtomicOutput(out / CV_REPORT, overwrite=True) as target:
+                target.stream.write(text + "\n")
+                target.commit()
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot write {out / CV_REPORT}: {exc}"
+            ) from exc
+    if as_json:
+        click.echo(text)
+    else:
+        click.echo(f"model: {shown(model)}")
+        click.echo(f"data: {shown(data)} ({summary['n_images']} images)")
+        click.echo(format_cv_report(report))
+    if out is not None:
+        click.echo(f"wrote {CV_REPORT} to {shown(out)}", err=as_json)

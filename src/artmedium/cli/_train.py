@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from artmedium._version import __version__
-from artmedium.cli._common import tate_classes_option
+from artmedium.cli._common import cache_option, tate_classes_option
 from artmedium.cli._data import load_data_or_exit
 from artmedium.recipes import DEFAULT_RECIPE, RECIPES, recipe
 
@@ -100,12 +100,7 @@ def _parse_freeze(value):
     default=None,
     help="Train on a stratified sample of this many images.",
 )
-@click.option(
-    "--cache",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Cache frozen-stage activations here (faster reruns).",
-)
+@cache_option
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
