@@ -30,14 +30,16 @@ MAX_BATCH_PIXELS = 64 * 224 * 224
 def cached_backbone(est, *, weights, seed):
     """The :class:`CachedBackbone` of an image estimator, from its parameters.
 
-    The one place an estimator's ``backbone``, ``image_size``, ``batch_size``,
-    ``n_jobs``, ``memory`` and ``device`` become a network: ``fit`` passes the
-    estimator's ``weights``, loading passes None (the saved tensors follow).
+    The one place an estimator's ``backbone``, ``image_size``, ``pooling``,
+    ``batch_size``, ``n_jobs``, ``memory`` and ``device`` become a network:
+    ``fit`` passes the estimator's ``weights``, loading passes None (the saved
+    tensors follow).
     """
     return CachedBackbone(
         est.backbone,
         weights,
         image_size=est.image_size,
+        pooling=est.pooling,
         batch_size=est.batch_size,
         n_jobs=est.n_jobs,
         memory=est.memory,
@@ -61,6 +63,8 @@ class CachedBackbone:
         Passed to :func:`artmedium.nets.get_backbone`.
     image_size : int or None
         Overrides the backbone's preprocessing size (smaller is faster).
+    pooling : {"avg", "texture"}
+        How the backbone pools its features (:meth:`Backbone.set_pooling`).
     batch_size : int
         Images per forward pass.
     n_jobs : int or None
@@ -79,6 +83,7 @@ class CachedBackbone:
         weights,
         *,
         image_size=None,
+        pooling="avg",
         batch_size=32,
         n_jobs=None,
         memory=None,
@@ -92,6 +97,7 @@ class CachedBackbone:
                 self.network = get_backbone(backbone, weights=weights)
         else:
             self.network = get_backbone(backbone, weights=weights)
+        self.network.set_pooling(pooling)
         self.network.eval().requires_grad_(False)
         self.network.to(device=device, memory_format=torch.channels_last)
         preprocessing = self.network.preprocessing
@@ -211,6 +217,8 @@ class CachedBackbone:
         results = [None] * n
         errors = {}
         tag = f"{self.fingerprint}|stop={stop}|views={views}|{dtype}"
+        if stop is POOLED and self.network.pooling != "avg":
+            tag += f"|pooling={self.network.pooling}"
         keys = [None] * n
         cache = self.cache
         if cache is not None:

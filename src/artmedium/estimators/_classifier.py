@@ -147,6 +147,13 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         scores, which callbacks such as ``EarlyStopping`` monitor.
     image_size : int or None, default=None
         Input size; ``None`` uses the backbone's (224).
+    pooling : {"avg", "texture"}, default="avg"
+        ``"avg"``: the backbone's global-average features. ``"texture"``: those,
+        followed by the per-channel mean and standard deviation over positions
+        of the two stages before the last (orderless mid-level statistics, as
+        texture and material descriptors pool; 2,304 features for
+        EfficientNet-Lite0 instead of 1,280). See
+        :meth:`artmedium.nets.Backbone.set_pooling`.
     memory : None, str or joblib.Memory, default=None
         Disk cache for frozen-stage outputs, keyed by image content, backbone
         weights, preprocessing and stage. Entries are ``.npy`` arrays read
@@ -218,6 +225,7 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         "class_weight": [None, StrOptions({"balanced"}), dict],
         "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
         "image_size": [None, Interval(Integral, 1, None, closed="left")],
+        "pooling": [StrOptions({"avg", "texture"})],
         "memory": [None, str, os.PathLike, HasMethods(["cache"])],
         "n_jobs": [None, Integral],
         "device": [str, torch.device],
@@ -242,6 +250,7 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         class_weight=None,
         validation_fraction=None,
         image_size=None,
+        pooling="avg",
         memory=None,
         n_jobs=None,
         device="cpu",
@@ -263,6 +272,7 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.validation_fraction = validation_fraction
         self.image_size = image_size
+        self.pooling = pooling
         self.memory = memory
         self.n_jobs = n_jobs
         self.device = device
@@ -306,6 +316,12 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
             )
             self.weights_ = self.backbone_.network.weights
             n_trainable = resolve_freeze(self.freeze, self.backbone_.n_stages)
+            if self.pooling != "avg" and n_trainable == 1:
+                raise ValueError(
+                    f"pooling={self.pooling!r} pools the outputs of the last three "
+                    "stages, so it needs freeze='backbone', 'none' or at least 2 "
+                    "trainable stages; got freeze=1."
+                )
             n_frozen = self.backbone_.n_stages - n_trainable
             self._set_start(POOLED if n_trainable == 0 else n_frozen)
         elif self.backbone_ is None:
@@ -345,6 +361,8 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         self : MediumClassifier
         """
         from skorch.dataset import ValidSplit
+
+        self._validate_params()
 
         if y is None:
             raise ValueError(

@@ -11,7 +11,7 @@ from sklearn.base import (
     TransformerMixin,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from artmedium._inputs import FEATURES, parse_X, raise_read_errors
@@ -46,6 +46,13 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         which was used. See :func:`artmedium.nets.get_backbone`.
     image_size : int or None, default=None
         Input size; ``None`` uses the backbone's (224).
+    pooling : {"avg", "texture"}, default="avg"
+        ``"avg"``: the backbone's global-average features. ``"texture"``: those,
+        followed by the per-channel mean and standard deviation over positions
+        of the two stages before the last (orderless mid-level statistics, as
+        texture and material descriptors pool; 2,304 features for
+        EfficientNet-Lite0 instead of 1,280). See
+        :meth:`artmedium.nets.Backbone.set_pooling`.
     image_shape : tuple or None, default=None
         How a row of a 2-D float ``X`` is read as an image with intensities in
         [0, 1]: ``(H, W)`` or ``(H, W, C)``. ``None``: a square greyscale image
@@ -90,6 +97,7 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         "backbone": [str],
         "weights": [None, str, os.PathLike],
         "image_size": [None, Interval(Integral, 1, None, closed="left")],
+        "pooling": [StrOptions({"avg", "texture"})],
         "image_shape": [None, tuple, list],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "memory": [None, str, os.PathLike, HasMethods(["cache"])],
@@ -103,6 +111,7 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         backbone="efficientnet_lite0",
         weights="auto",
         image_size=None,
+        pooling="avg",
         image_shape=None,
         batch_size=32,
         memory=None,
@@ -113,6 +122,7 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.backbone = backbone
         self.weights = weights
         self.image_size = image_size
+        self.pooling = pooling
         self.image_shape = image_shape
         self.batch_size = batch_size
         self.memory = memory
@@ -135,6 +145,7 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         -------
         self : ImageEmbedder
         """
+        self._validate_params()
         inp = parse_X(X)
         for attr in ("n_features_in_", "feature_names_in_"):
             self.__dict__.pop(attr, None)

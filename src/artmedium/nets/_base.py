@@ -16,6 +16,17 @@ _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm
 # How many offending keys an error message lists per kind (missing, unexpected, ...).
 _KEYS_SHOWN = 5
 
+#: How a backbone turns its last activation into one vector (see Backbone.pooling).
+POOLINGS = ("avg", "texture")
+
+
+def _mean_sd(h):
+    """Per-channel mean and standard deviation over positions, ``(n, 2c)``."""
+    h = h.float()
+    var, mean = torch.var_mean(h, dim=(2, 3), unbiased=False)
+    # The epsilon keeps the gradient finite where a channel is constant.
+    return torch.cat([mean, torch.sqrt(var + 1e-6)], dim=1)
+
 
 class WeightsUnavailableError(RuntimeError):
     """Pretrained weights could not be obtained (download failed, no network).
@@ -51,7 +62,13 @@ class Backbone(nn.Module):
     name : str
         Registry name (:func:`get_backbone`).
     feature_dim : int
-        Length of the pooled feature vector.
+        Length of the pooled feature vector (it depends on ``pooling``).
+    pooling : {"avg", "texture"}
+        ``"avg"``: the global average of the last stage. ``"texture"``: that,
+        followed by the mean and the standard deviation over positions of each
+        channel of the two stages before it (orderless first- and second-order
+        statistics of mid-level features, what texture and material descriptors
+        pool). Set with :meth:`set_pooling`.
     preprocessing : artmedium.io.Preprocessing
         How images must be prepared for this backbone (size, mean, std).
     stages : torch.nn.ModuleList
@@ -73,6 +90,7 @@ class Backbone(nn.Module):
     name = None
     feature_dim = None
     preprocessing = None
+    pooling = "avg"
     # Checkpoint keys of the original model that a backbone has no place for
     # (an ImageNet classifier); accepted and dropped by name when loading.
     _ignored_checkpoint_keys = ()
@@ -136,6 +154,9 @@ class Backbone(nn.Module):
             The output of ``stages[start - 1]`` (the images when ``start=0``).
         start : int
             First stage to run, in ``[0, n_stages]``; ``n_stages`` only pools.
+            With ``pooling="texture"`` the statistics need the outputs of
+            ``stages[-3]`` and ``stages[-2]``, so ``start`` is at most
+            ``n_stages - 2``.
 
         Returns
         -------
@@ -150,9 +171,72 @@ class Backbone(nn.Module):
         torch.Size([1, 256])
         """
         start = self._check_cut(start, "start")
-        for stage in self.stages[start:]:
-            h = stage(h)
-        return self.pool(h)
+        if self.pooling == "avg":
+            for stage in self.stages[start:]:
+                h = stage(h)
+            return self.pool(h)
+        first = self.n_stages - 3
+        if start > first + 1:
+            raise ValueError(
+                f"pooling='texture' pools the outputs of stages {first} and "
+                f"{first + 1} of backbone {self.name!r}, so at least the last 2 "
+                f"stages must run (start <= {first + 1}); got start={start}."
+            )
+        stats = [_mean_sd(h)] if start == first + 1 else []
+        for k in range(start, self.n_stages):
+            h = self.stages[k](h)
+            if first <= k < self.n_stages - 1:
+                stats.append(_mean_sd(h))
+        return torch.cat([self.pool(h), *stats], dim=1)
+
+    def set_pooling(self, pooling):
+        """Choose how features are pooled (:data:`POOLINGS`); sets ``feature_dim``.
+
+        Parameters
+        ----------
+        pooling : {"avg", "texture"}
+            See the class docstring.
+
+        Returns
+        -------
+        self : Backbone
+
+        Examples
+        --------
+        >>> from artmedium.nets import get_backbone
+        >>> net = get_backbone("simple_cnn")
+        >>> net.feature_dim, net.set_pooling("texture").feature_dim
+        (256, 640)
+        """
+        if pooling not in POOLINGS:
+            raise ValueError(
+                f"pooling must be one of {', '.join(map(repr, POOLINGS))}; "
+                f"got {pooling!r}."
+            )
+        if self.n_stages < 3 and pooling != "avg":
+            raise ValueError(
+                f"pooling={pooling!r} needs a backbone of at least 3 stages; "
+                f"{self.name!r} has {self.n_stages}."
+            )
+        if self.pooling == "avg":
+            self._avg_feature_dim = self.feature_dim
+        base = self._avg_feature_dim
+        self.feature_dim = base
+        self.pooling = pooling
+        if pooling != "avg":
+            size = 64
+            x = torch.zeros(1, 3, size, size)
+            was_training = self.training
+            self.eval()
+            with torch.no_grad():
+                channels = 0
+                for k, stage in enumerate(self.stages[:-1]):
+                    x = stage(x)
+                    if k >= self.n_stages - 3:
+                        channels += x.shape[1]
+            self.train(was_training)
+            self.feature_dim = base + 2 * channels
+        return self
 
     def forward(self, x):
         """Pooled features ``(n, feature_dim)`` of preprocessed images ``x``."""
