@@ -15,12 +15,12 @@ Examples
 >>> recipe("lite0-finetune")["freeze"]
 2
 >>> sorted(RECIPES)
-['lite0-finetune', 'lite0-frozen', 'resnet18-112', 'simple-cnn-128']
+['lite0-finetune', 'lite0-frozen', 'lite0-texture', 'resnet18-112', 'simple-cnn-128']
 """
 
 from types import MappingProxyType
 
-__all__ = ["DEFAULT_RECIPE", "RECIPES", "recipe"]
+__all__ = ["BALANCE", "DEFAULT_RECIPE", "RECIPES", "recipe", "recipe_balance"]
 
 #: The recipe of the embedded model and of ``MediumClassifier()``.
 DEFAULT_RECIPE = "lite0-finetune"
@@ -42,6 +42,26 @@ RECIPES = MappingProxyType(
                 "dropout": 0.2,
                 "max_epochs": 8,
                 "batch_size": 32,
+            }
+        ),
+        # The same backbone frozen, pooled as texture (the global average and the
+        # mean and sd of the two stages before it): a linear head on cached
+        # features, trained with weights that balance classes and then artists
+        # (BALANCE). Better than "lite0-finetune" on artists never seen in
+        # training (benchmarks/RESULTS.md, issue #14).
+        "lite0-texture": MappingProxyType(
+            {
+                "backbone": "efficientnet_lite0",
+                "weights": "auto",
+                "freeze": "backbone",
+                "pooling": "texture",
+                "augment": True,
+                "optimizer": "adam",
+                "lr": 1e-3,
+                "weight_decay": 1e-3,
+                "dropout": 0.2,
+                "max_epochs": 30,
+                "batch_size": 64,
             }
         ),
         # The same backbone frozen: a linear head on cached pooled features.
@@ -88,6 +108,44 @@ RECIPES = MappingProxyType(
         ),
     }
 )
+
+
+#: How a recipe weighs its training images: the ``balance`` option of
+#: :func:`artmedium.model_selection.balanced_sample_weight` (with the artists as
+#: groups), or None for unweighted. Not a constructor parameter: ``fit`` takes it
+#: as ``sample_weight``.
+BALANCE = MappingProxyType({"lite0-texture": "class_and_group"})
+
+
+def recipe_balance(name=DEFAULT_RECIPE):
+    """How recipe ``name`` weighs its training images (:data:`BALANCE`).
+
+    Parameters
+    ----------
+    name : str, default=DEFAULT_RECIPE
+        A key of :data:`RECIPES`.
+
+    Returns
+    -------
+    str or None
+        A ``balance`` option of
+        :func:`~artmedium.model_selection.balanced_sample_weight`, or None.
+
+    Raises
+    ------
+    ValueError
+        Unknown recipe name.
+
+    Examples
+    --------
+    >>> from artmedium.recipes import recipe_balance
+    >>> recipe_balance("lite0-texture")
+    'class_and_group'
+    >>> recipe_balance("lite0-frozen") is None
+    True
+    """
+    recipe(name)  # the same check and message for an unknown name
+    return BALANCE.get(name)
 
 
 def recipe(name=DEFAULT_RECIPE, **overrides):
