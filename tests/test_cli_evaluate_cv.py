@@ -9,7 +9,7 @@ from PIL import Image
 
 from artmedium import MediumClassifier
 from artmedium.cli import main
-from artmedium.persistence import save_model
+from artmedium.persistence import load_model, save_model
 from conftest import TINY, make_toy_images
 
 N_PER_CLASS = 8
@@ -39,6 +39,16 @@ def model(tmp_path_factory):
     X, y = make_toy_images(n_per_class=4, size=40, seed=1)
     clf = MediumClassifier(**TINY, max_epochs=1).fit(X, y)
     return save_model(clf, tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def weighted(model, tmp_path_factory):
+    """``model`` saved as `artmedium train` saves a model trained with
+    class_and_group weights."""
+    folder = tmp_path_factory.mktemp("models") / "weighted"
+    return save_model(
+        load_model(model), folder, metadata={"sample_weight": "class_and_group"}
+    )
 
 
 def invoke(*args):
@@ -81,6 +91,13 @@ def test_cv_grouped_by_a_csv_column_as_json_and_to_out(
     assert report["n_splits"] == 2 and report["n_samples"] == 2 * N_PER_CLASS
     assert report["grouped"] is True and report["n_groups"] == 8
     assert report["balance"] == "class_and_group"
+    assert report["sample_weight"] == {
+        "balance": "class_and_group",
+        "from": "--balance",
+        "group_by": "artist",
+        "folds_grouped": True,
+        "not_applied": None,
+    }
     assert "StratifiedGroupKFold" in report["cv"] and "random_state=3" in report["cv"]
     assert [f["n_shared_groups"] for f in report["folds"]] == [0, 0]
     assert sum(f["n_test_groups"] for f in report["folds"]) == 8
@@ -155,17 +172,80 @@ def test_model_may_be_a_recipe_and_a_folder_of_that_name_wins(
 
     monkeypatch.setattr(_evaluate, "RECIPES", {"tiny-recipe": tiny})
     monkeypatch.setattr(_evaluate, "recipe", recipe)
+    # The recipe weighs its classes: the folds are fitted as it says.
+    monkeypatch.setattr(_evaluate, "recipe_balance", {"tiny-recipe": "class"}.get)
     monkeypatch.chdir(tmp_path)
     data = labelled / "labels.csv"
     result = invoke("evaluate", "tiny-recipe", data, "--cv", 2, "--json")
     assert result.exit_code == 0, result.output
     assert used == ["tiny-recipe"]
-    assert json.loads(result.stdout)["estimator"] == "MediumClassifier"
+    report = json.loads(result.stdout)
+    assert report["estimator"] == "MediumClassifier"
+    assert report["balance"] == "class" and report["sample_weight"]["from"] == "recipe"
 
     shutil.copytree(model, tmp_path / "tiny-recipe")
     result = invoke("evaluate", "tiny-recipe", data, "--cv", 2, "--json")
     assert result.exit_code == 0, result.output
     assert used == ["tiny-recipe"]  # the folder was used, not the recipe
+    assert json.loads(result.stdout)["balance"] is None  # it records no weighting
+
+
+def test_cv_weighs_the_folds_as_the_saved_model_was_trained(
+    weighted, labelled, tmp_path
+):
+    out = tmp_path / "report"
+    result = invoke("evaluate", weighted, labelled / "labels.csv", "--cv", 2,
+                    "--group-by", "artist", "--out", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "sample weights: class_and_group over 8 artists (the model's)" in (
+        result.stdout
+    )
+    assert "fitted with balance='class_and_group' sample weights" in result.stdout
+    report = json.loads((out / "cv_report.json").read_text())
+    assert report["balance"] == "class_and_group"
+    assert report["sample_weight"]["from"] == "model"
+    assert report["grouped"] is True  # --group-by still groups the folds
+
+    result = invoke("evaluate", weighted, labelled / "labels.csv", "--cv", 2,
+                    "--group-by", "artist", "--balance", "none", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["balance"] is None and report["sample_weight"]["from"] == "--balance"
+
+
+def test_cv_on_a_csv_without_group_by_fits_unweighted_with_a_note(weighted, labelled):
+    result = invoke("evaluate", weighted, labelled / "labels.csv", "--cv", 2)
+    assert result.exit_code == 0, result.output
+    assert "note: the model's weighting, balance=class_and_group, needs groups" in (
+        result.stderr
+    )
+    assert "--group-by COLUMN" in result.stderr
+    assert (
+        "sample weights: none, unweighted (the model's class_and_group needs "
+        "--group-by)"
+    ) in result.stdout
+    assert "fitted with balance" not in result.stdout
+    # An explicit --balance none asks for no weights: no note.
+    result = invoke("evaluate", weighted, labelled / "labels.csv", "--cv", 2,
+                    "--balance", "none", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "note:" not in result.stderr
+    assert json.loads(result.stdout)["sample_weight"]["not_applied"] is None
+
+
+def test_a_saved_weighting_that_is_no_balance_option_is_an_error(
+    model, labelled, tmp_path
+):
+    odd = save_model(
+        load_model(model), tmp_path / "odd", metadata={"sample_weight": "artist"}
+    )
+    result = invoke("evaluate", odd, labelled / "labels.csv", "--cv", 2)
+    assert result.exit_code == 1
+    assert "sample_weight='artist'" in result.stderr and "--balance" in result.stderr
+    result = invoke("evaluate", odd, labelled / "labels.csv", "--cv", 2,
+                    "--balance", "class", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["balance"] == "class"
 
 
 def test_a_tagger_is_evaluated_without_cv(labelled, tmp_path):
@@ -199,10 +279,15 @@ def test_too_many_folds_for_the_data_is_an_error_naming_it(model, labelled):
 
 
 def test_balance_choices_are_those_of_balanced_sample_weight():
-    from artmedium.cli._evaluate import BALANCE_CHOICES
+    from artmedium.cli._common import BALANCE_CHOICES
+    from artmedium.cli._evaluate import evaluate
+    from artmedium.cli._train import train
     from artmedium.model_selection import _BALANCE
 
     assert sorted(BALANCE_CHOICES) == sorted(_BALANCE)
+    for command in (evaluate, train):
+        (option,) = [p for p in command.params if p.name == "balance"]
+        assert sorted(option.type.choices) == sorted(["none", *_BALANCE])
 
 
 @pytest.mark.tate
@@ -218,3 +303,24 @@ def test_cv_grouped_by_artist_on_the_tate_sample(model, tate_dir):
     result = invoke("evaluate", model, tate_dir, "--cv", 2, "--group-by", "date")
     assert result.exit_code == 2
     assert "'date'" in result.stderr and "artist" in result.stderr
+
+
+@pytest.mark.tate
+def test_cv_weighs_by_the_tate_artists_without_grouping_the_folds(
+    weighted, tate_dir, recwarn
+):
+    result = invoke("evaluate", weighted, tate_dir, "--cv", 2, "--max-images", 200,
+                    "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["balance"] == "class_and_group"
+    assert report["sample_weight"]["group_by"] == "artist"
+    assert report["sample_weight"]["folds_grouped"] is False
+    # The folds an int --cv makes without groups: stratified, artists shared.
+    assert report["cv"].startswith("StratifiedKFold(n_splits=2")
+    assert sum(f["n_shared_groups"] for f in report["folds"]) > 0
+    assert not [w for w in recwarn if "ignores groups" in str(w.message)]
+    result = invoke("evaluate", weighted, tate_dir, "--cv", 2, "--max-images", 200)
+    assert result.exit_code == 0, result.output
+    assert "artists (the model's); the folds are not grouped" in result.stdout
+    assert "WARNING" not in result.stdout

@@ -58,6 +58,35 @@ def trained(labelled, tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def with_artists(labelled):
+    """labelled's images in a CSV with an artist column: in each class, one
+    artist made 7 works and another 3."""
+    rows = [line.split(",") for line in (labelled / "labels.csv").read_text().split()]
+    seen = {}
+    lines = ["path,label,artist"]
+    for path, label in rows[1:]:
+        seen[label] = seen.get(label, 0) + 1
+        lines.append(f"{path},{label},{label}-{'a' if seen[label] <= 7 else 'b'}")
+    csv = labelled / "artists.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    return csv
+
+
+@pytest.fixture
+def fit_calls(monkeypatch):
+    """What each MediumClassifier.fit is given (it still fits)."""
+    calls = []
+    real_fit = MediumClassifier.fit
+
+    def fit(self, X, y, sample_weight=None):
+        calls.append({"y": list(y), "sample_weight": sample_weight})
+        return real_fit(self, X, y, sample_weight=sample_weight)
+
+    monkeypatch.setattr(MediumClassifier, "fit", fit)
+    return calls
+
+
 def invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
@@ -168,14 +197,87 @@ def test_train_usage_errors_exit_2(labelled, tmp_path, bad):
     assert result.exit_code == 2
 
 
-@pytest.mark.tate
-def test_train_on_the_tate_layout(tate_dir, tmp_path):
-    out = tmp_path / "tate_model"
-    result = invoke("train", tate_dir, "--out", out, *TINY_TRAIN, "--epochs", "1",
-                    "--max-images", "30")  # fmt: skip
+def test_train_balance_weighs_the_images_and_the_model_records_it(
+    with_artists, tmp_path, fit_calls
+):
+    out = tmp_path / "m"
+    result = invoke("train", with_artists, "--out", out, *TINY_TRAIN, "--epochs", 1,
+                    "--group-by", "artist", "--balance", "class_and_group")  # fmt: skip
     assert result.exit_code == 0, result.output
-    data = model_info(out)["metadata"]["training_data"]
+    assert "sample weights: class_and_group over 4 artists (--balance)" in (
+        result.output
+    )
+    (call,) = fit_calls
+    # Each class weighs 10 of 20, shared by its two artists: 5 / 7 for each of
+    # the 7 works by one, 5 / 3 for each of the 3 by the other.
+    rows = [line.split(",") for line in with_artists.read_text().split()[1:]]
+    expected = [5 / 7 if artist.endswith("-a") else 5 / 3 for _, _, artist in rows]
+    assert call["y"] == [label for _, label, _ in rows]
+    np.testing.assert_allclose(call["sample_weight"], expected)
+    metadata = model_info(out)["metadata"]
+    assert metadata["sample_weight"] == "class_and_group"
+    assert metadata["training_data"]["group_by"] == "artist"
+    assert metadata["training_data"]["n_groups"] == 4
+
+
+def test_train_balance_defaults_to_the_recipe_s_and_none_turns_it_off(
+    labelled, tmp_path, fit_calls, monkeypatch
+):
+    from artmedium.cli import _train
+
+    # The default recipe, made to weigh its classes: what `--recipe` reads.
+    monkeypatch.setattr(_train, "recipe_balance", {"lite0-finetune": "class"}.get)
+    out = tmp_path / "m"
+    args = ["train", labelled / "labels.csv", "--out", out, *TINY_TRAIN, "--epochs", 1]
+    result = invoke(*args, "--max-images", 12)
+    assert result.exit_code == 0, result.output
+    assert "sample weights: class over 2 classes (the recipe's)" in result.output
+    assert fit_calls[-1]["sample_weight"] is not None
+    assert len(fit_calls[-1]["sample_weight"]) == 12
+    assert model_info(out)["metadata"]["sample_weight"] == "class"
+
+    result = invoke(*args, "--balance", "none", "--force")
+    assert result.exit_code == 0, result.output
+    assert "sample weights: none, unweighted (--balance)" in result.output
+    assert fit_calls[-1]["sample_weight"] is None
+    assert model_info(out)["metadata"]["sample_weight"] is None
+
+
+def test_a_balance_by_artist_on_a_csv_needs_group_by(labelled, with_artists, tmp_path):
+    out = tmp_path / "m"
+    # lite0-texture's own weighting needs the artists: its recipe names it.
+    result = invoke("train", with_artists, "--out", out, "--recipe", "lite0-texture",
+                    *TINY_TRAIN)  # fmt: skip
+    assert result.exit_code == 2
+    named = ["recipe lite0-texture", "balance=class_and_group", "needs groups"]
+    ways_out = ["--group-by COLUMN", "--balance class", "--balance none"]
+    for words in named + ways_out:
+        assert words in result.stderr
+    result = invoke("train", labelled / "labels.csv", "--out", out, *TINY_TRAIN,
+                    "--balance", "group")  # fmt: skip
+    assert result.exit_code == 2
+    assert "--balance group needs groups" in result.stderr
+    # A column the CSV lacks is named, with those it has.
+    result = invoke("train", with_artists, "--out", out, *TINY_TRAIN,
+                    "--balance", "group", "--group-by", "date")  # fmt: skip
+    assert result.exit_code == 2
+    assert "'date'" in result.stderr and "are: artist" in result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.tate
+def test_train_on_the_tate_layout(tate_dir, tmp_path, fit_calls):
+    out = tmp_path / "tate_model"
+    # Weights by artist need no --group-by: a Tate folder has its artists.
+    result = invoke("train", tate_dir, "--out", out, *TINY_TRAIN, "--epochs", "1",
+                    "--max-images", "30", "--balance", "group")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    metadata = model_info(out)["metadata"]
+    data = metadata["training_data"]
     assert data["kind"] == "tate" and data["n_images"] == 30
+    assert metadata["sample_weight"] == "group" and data["group_by"] == "artist"
+    assert f"sample weights: group over {data['n_groups']} artists" in result.output
+    assert len(fit_calls[0]["sample_weight"]) == 30
 
 
 def test_evaluate_prints_the_scores(trained, labelled):

@@ -9,6 +9,10 @@ import click
 
 PLOT_EXTRA = 'pip install "artmedium[plot]"'
 
+# artmedium.model_selection's balance options, written out so that `--help`
+# does not import scikit-learn (a test checks the two lists agree).
+BALANCE_CHOICES = ("class_and_group", "class", "group", "group_in_class")
+
 # Options shared verbatim by several commands (same names, help and defaults).
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 recursive_option = click.option(
@@ -27,6 +31,27 @@ tate_classes_option = click.option(
     show_default=True,
     help="For a Tate folder: the poster's ten mediums or every medium.",
 )
+
+
+def needs_groups(balance):
+    """Whether a ``balance`` option of balanced_sample_weight needs groups."""
+    return balance not in (None, "class")
+
+
+def describe_weights(balance, *, source, n_classes, group_by=None, n_groups=None):
+    """The line naming the sample weights of a fit, e.g. ``sample weights:
+    class_and_group over 576 artists (the recipe's)``; ``source`` is
+    ``"recipe"``, ``"model"`` or ``"--balance"``."""
+    if balance is None:
+        text = "none, unweighted"
+    elif balance == "class":
+        text = f"class over {n_classes} classes"
+    else:
+        what = "artists" if group_by == "artist" else f"values of {shown(group_by)}"
+        text = f"{balance} over {n_groups} {what}"
+    if source != "--balance":
+        source = f"the {source}'s"
+    return f"sample weights: {text} ({source})"
 
 
 def shown(text):

@@ -3,23 +3,26 @@ cross-validate a model's configuration (``--cv``)."""
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import click
 
 from artmedium.cli._common import (
+    BALANCE_CHOICES,
     cache_option,
+    describe_weights,
     load_model_or_exit,
+    needs_groups,
     require_matplotlib,
     shown,
     tate_classes_option,
 )
 from artmedium.cli._data import load_data_or_exit
-from artmedium.recipes import RECIPES, recipe
+from artmedium.recipes import RECIPES, recipe, recipe_balance
 
-# artmedium.model_selection's balance options, written out so that `--help`
-# does not import scikit-learn (a test checks the two lists agree).
-BALANCE_CHOICES = ("class_and_group", "class", "group", "group_in_class")
+__all__ = ["BALANCE_CHOICES", "evaluate"]
+
 CV_REPORT = "cv_report.json"
 
 
@@ -72,11 +75,12 @@ def _echo_scores(per, *, with_support):
 )
 @click.option(
     "--balance",
-    type=click.Choice(BALANCE_CHOICES),
+    type=click.Choice(["none", *BALANCE_CHOICES]),
     default=None,
     help="With --cv: weight each fold's training images so that classes and/or "
-    "groups weigh the same (see balanced_sample_weight); all but 'class' need "
-    "--group-by.",
+    "groups weigh the same (see balanced_sample_weight); none: unweighted. All "
+    "but 'class' need groups: --group-by, or a Tate folder's artists "
+    "[default: MODEL's: a recipe's, or the weighting a saved model records].",
 )
 @cache_option
 def evaluate(
@@ -109,11 +113,18 @@ def evaluate(
     model never saw. --cache keeps frozen-backbone features, so folds after
     the first are cheap.
 
+    Each fold is weighted as MODEL was trained (a recipe's weighting, or the
+    one a saved model records), unless --balance says otherwise. Weights by
+    artist without --group-by take a Tate folder's artists for the weights
+    only (the folds stay stratified, not grouped); a CSV then needs
+    --group-by, and without it the folds are fitted unweighted, with a note.
+
     \b
     Examples:
       artmedium evaluate default ~/scikit_learn_data/tate --max-images 500
       artmedium evaluate my_model test.csv --out report/
       artmedium evaluate lite0-frozen ~/scikit_learn_data/tate --cv 5 --group-by artist
+      artmedium evaluate my_model labels.csv --cv 5 --group-by artist --balance none
     """
     if cv is not None:
         _cross_validate(
@@ -177,16 +188,20 @@ def evaluate(
 
 def _estimator_to_cross_validate(model, *, cache, seed):
     """An unfitted estimator with MODEL's configuration: the embedded model's,
-    a saved model folder's, or a recipe's (seeded with ``seed``)."""
+    a saved model folder's, or a recipe's (seeded with ``seed``); with the
+    sample weighting MODEL was trained with and where that was read
+    (``"model"`` or ``"recipe"``)."""
     from sklearn.base import clone
     from sklearn.utils import get_tags
 
     if model == "default" or os.path.isdir(model):
         estimator = clone(load_model_or_exit(None if model == "default" else model))
+        balance, source = _saved_balance(model), "model"
     elif model in RECIPES:
         from artmedium.estimators import MediumClassifier
 
         estimator = MediumClassifier(**recipe(model), random_state=seed)
+        balance, source = recipe_balance(model), "recipe"
     else:
         raise click.BadParameter(
             f"{shown(model)} is neither a saved model folder nor a recipe; with "
@@ -201,7 +216,19 @@ def _estimator_to_cross_validate(model, *, cache, seed):
         )
     if cache is not None:
         estimator.set_params(memory=str(cache))
-    return estimator
+    return estimator, balance, source
+
+
+def _saved_balance(model):
+    """The ``sample_weight`` a saved model's metadata records (``artmedium
+    train`` writes it), or None; checked where it is used."""
+    from artmedium.persistence import model_info
+
+    try:
+        info = model_info(model)
+    except (OSError, ValueError) as exc:  # loaded a moment ago: unlikely
+        raise click.ClickException(f"cannot read {shown(model)}: {exc}") from exc
+    return (info.get("metadata") or {}).get("sample_weight")
 
 
 def _cross_validate(
@@ -221,37 +248,105 @@ def _cross_validate(
     from artmedium._writers import AtomicOutput
     from artmedium.model_selection import cross_validate_report, format_cv_report
 
-    if balance not in (None, "class") and group_by is None:
+    tate = data.is_dir()
+    if balance != "none" and needs_groups(balance) and group_by is None and not tate:
         raise click.UsageError(f"--balance {balance} needs --group-by")
-    estimator = _estimator_to_cross_validate(model, cache=cache, seed=seed)
+    estimator, default, source = _estimator_to_cross_validate(
+        model, cache=cache, seed=seed
+    )
+    if balance is None:
+        if default is not None and default not in BALANCE_CHOICES:
+            raise click.ClickException(
+                f"{shown(model)} records sample_weight={shown(repr(default)[:60])}, "
+                "which is not a balance option; pass --balance"
+            )
+        balance = default
+    else:
+        balance, source = (None if balance == "none" else balance), "--balance"
+    # Weights by artist without --group-by: a Tate folder's artists weigh the
+    # images and the folds stay as asked, stratified, not grouped; a CSV's
+    # images are then fitted unweighted (an explicit --balance was refused above).
+    weights_only = needs_groups(balance) and group_by is None and tate
+    not_applied = None
+    if needs_groups(balance) and group_by is None and not tate:
+        not_applied, balance = balance, None
+        click.echo(
+            f"note: the {source}'s weighting, balance={not_applied}, needs groups "
+            "(the artists) and --group-by is not given: the folds are fitted "
+            "unweighted. Pass --group-by COLUMN to weigh them as MODEL was "
+            "trained, or --balance class or --balance none.",
+            err=True,
+        )
     if out is not None:  # a folder that cannot be made fails before the folds
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise click.ClickException(f"cannot create {shown(out)}: {exc}") from exc
     dataset = load_data_or_exit(
-        data, classes=classes, max_images=max_images, seed=seed, group_by=group_by
+        data,
+        classes=classes,
+        max_images=max_images,
+        seed=seed,
+        group_by="artist" if weights_only else group_by,
     )
     summary = dataset.summary
+    weights = describe_weights(
+        balance,
+        source=source,
+        n_classes=len(summary["class_counts"]),
+        group_by=summary.get("group_by"),
+        n_groups=summary.get("n_groups"),
+    )
+    if weights_only:
+        weights += "; the folds are not grouped: add --group-by artist to group them"
+    if not_applied is not None:
+        weights = (
+            f"sample weights: none, unweighted (the {source}'s {not_applied} needs "
+            "--group-by)"
+        )
     click.echo(
         f"cross-validating {shown(model)} on {summary['n_images']} images of "
         f"{len(summary['class_counts'])} classes, {cv} folds...",
         err=True,
     )
+    folds = cv
+    if weights_only:
+        from sklearn.model_selection import StratifiedKFold
+
+        # The folds an int cv makes without groups; this splitter ignores the
+        # groups, which only weigh the images.
+        folds = StratifiedKFold(cv, shuffle=True, random_state=seed)
     try:
-        report = cross_validate_report(
-            estimator,
-            dataset.data,
-            dataset.target,
-            groups=dataset.get("groups"),
-            cv=cv,
-            balance=balance,
-            random_state=seed,
-            verbose=1,
-        )
+        with warnings.catch_warnings():
+            if weights_only:
+                warnings.filterwarnings(
+                    "ignore", message=r".* ignores groups: ", category=UserWarning
+                )
+            report = cross_validate_report(
+                estimator,
+                dataset.data,
+                dataset.target,
+                groups=dataset.get("groups"),
+                cv=folds,
+                balance=balance,
+                random_state=seed,
+                verbose=1,
+            )
     except (ValueError, ImportError, OSError, RuntimeError) as exc:
         raise click.ClickException(f"cross-validation failed: {exc}") from exc
-    report = {"model": str(model), "data": summary, **report}
+    report = {
+        "model": str(model),
+        "data": summary,
+        **report,
+        # Where "balance" came from, and what it weighs.
+        "sample_weight": {
+            "balance": balance,
+            "from": source,
+            "group_by": summary.get("group_by") if needs_groups(balance) else None,
+            "folds_grouped": group_by is not None,
+            "not_applied": not_applied,
+        },
+    }
     text = json.dumps(report, indent=2, allow_nan=False)
     if out is not None:
         try:
@@ -267,6 +362,11 @@ def _cross_validate(
     else:
         click.echo(f"model: {shown(model)}")
         click.echo(f"data: {shown(data)} ({summary['n_images']} images)")
-        click.echo(format_cv_report(report))
+        click.echo(weights)
+        # The groups only weigh the images: the weights line says so, and that
+        # they share folds is no warning.
+        click.echo(
+            format_cv_report({**report, "grouped": False} if weights_only else report)
+        )
     if out is not None:
         click.echo(f"wrote {CV_REPORT} to {shown(out)}", err=as_json)

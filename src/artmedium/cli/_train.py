@@ -6,11 +6,25 @@ from pathlib import Path
 import click
 
 from artmedium._version import __version__
-from artmedium.cli._common import cache_option, tate_classes_option
+from artmedium.cli._common import (
+    BALANCE_CHOICES,
+    cache_option,
+    describe_weights,
+    needs_groups,
+    shown,
+    tate_classes_option,
+)
 from artmedium.cli._data import load_data_or_exit
-from artmedium.recipes import DEFAULT_RECIPE, RECIPES, recipe
+from artmedium.recipes import (
+    BALANCE,
+    DEFAULT_RECIPE,
+    RECIPES,
+    recipe,
+    recipe_balance,
+)
 
 _FROM_RECIPE = "[default: the recipe's]"
+_RECIPE_BALANCE = "; ".join(f"{name}: {how}" for name, how in sorted(BALANCE.items()))
 
 
 def _parse_freeze(value):
@@ -22,6 +36,31 @@ def _parse_freeze(value):
         raise click.BadParameter(
             "must be 'backbone', 'none' or the number of trainable last stages"
         ) from None
+
+
+def _weighting(balance, recipe_name, group_by, data):
+    """The balance option a fit uses, where it comes from, and the column of
+    its groups (a Tate folder's artists unless told); a usage error when a CSV
+    needs --group-by."""
+    if balance is None:
+        balance, source = recipe_balance(recipe_name), "recipe"
+    else:
+        balance, source = (None if balance == "none" else balance), "--balance"
+    if needs_groups(balance) and group_by is None:
+        if not data.is_dir():
+            asked = (
+                f"--balance {balance}"
+                if source == "--balance"
+                else f"recipe {recipe_name} weighs its images with balance={balance}, "
+                "which"
+            )
+            raise click.UsageError(
+                f"{asked} needs groups (the artists): pass "
+                f"--group-by COLUMN to take them from a column of {shown(data)}, or "
+                "--balance class (classes only) or --balance none (unweighted)"
+            )
+        group_by = "artist"  # a Tate folder's groups
+    return balance, source, group_by
 
 
 @click.command()
@@ -88,6 +127,22 @@ def _parse_freeze(value):
     help="balanced: weight the loss by inverse class frequency.",
 )
 @click.option(
+    "--balance",
+    type=click.Choice(["none", *BALANCE_CHOICES]),
+    default=None,
+    help="Sample weights that give classes and/or groups (artists) the same "
+    "total weight (see balanced_sample_weight); none: unweighted. All but "
+    "'class' need groups: a Tate folder's artists, or a CSV's --group-by column "
+    f"[default: the recipe's: {_RECIPE_BALANCE}; the others: none].",
+)
+@click.option(
+    "--group-by",
+    metavar="COLUMN",
+    default=None,
+    help="The groups of --balance: for a CSV, a column besides path and label "
+    "(e.g. artist); a Tate folder uses its artists without it.",
+)
+@click.option(
     "--image-size",
     type=click.IntRange(min=8),
     default=None,
@@ -127,6 +182,8 @@ def train(
     dropout,
     augment,
     class_weight,
+    balance,
+    group_by,
     image_size,
     seed,
     max_images,
@@ -143,9 +200,17 @@ def train(
     ImageNet weights, last two stages fine-tuned, Adam, 8 epochs; options
     override single settings.
 
+    The images are weighted as the recipe weighs them (lite0-texture: each
+    medium the same total weight, shared equally by its artists), or as
+    --balance says. Weights by artist need the artists: a Tate folder has
+    them; for a CSV, name its column with --group-by. The saved model records
+    the weighting in its metadata (sample_weight), where evaluate --cv finds it.
+
     \b
     Examples:
       artmedium train ~/scikit_learn_data/tate --out tate_model
+      artmedium train ~/scikit_learn_data/tate --out texture --recipe lite0-texture
+      artmedium train labels.csv --out texture --recipe lite0-texture --group-by artist
       artmedium train labels.csv --out my_model --epochs 4 --freeze backbone
       artmedium train labels.csv --out small --backbone simple_cnn --weights none \\
           --freeze none --image-size 64
@@ -153,6 +218,7 @@ def train(
     from artmedium.estimators import MediumClassifier
     from artmedium.persistence import SIDECAR, save_model
 
+    balance, weights_from, group_by = _weighting(balance, recipe_name, group_by, data)
     if out.exists() and not force:
         raise click.ClickException(
             f"--out {out} already exists; pass --force to replace it"
@@ -161,7 +227,9 @@ def train(
         raise click.ClickException(
             f"--out {out} exists and is not a saved model; refusing to replace it"
         )
-    dataset = load_data_or_exit(data, classes=classes, max_images=max_images, seed=seed)
+    dataset = load_data_or_exit(
+        data, classes=classes, max_images=max_images, seed=seed, group_by=group_by
+    )
     summary = dataset.summary
     if len(summary["class_counts"]) < 2:
         raise click.ClickException(
@@ -191,6 +259,23 @@ def train(
         random_state=seed,
         verbose=int(verbose),
     )
+    sample_weight = None
+    if balance is not None:
+        from artmedium.model_selection import balanced_sample_weight
+
+        sample_weight = balanced_sample_weight(
+            dataset.target, dataset.get("groups"), balance=balance
+        )
+    click.echo(
+        describe_weights(
+            balance,
+            source=weights_from,
+            n_classes=len(summary["class_counts"]),
+            group_by=summary.get("group_by"),
+            n_groups=summary.get("n_groups"),
+        ),
+        err=True,
+    )
     click.echo(
         f"training on {summary['n_images']} images of "
         f"{len(summary['class_counts'])} classes...",
@@ -198,13 +283,15 @@ def train(
     )
     start = time.perf_counter()
     try:
-        clf.fit(dataset.data, dataset.target)
+        clf.fit(dataset.data, dataset.target, sample_weight=sample_weight)
     except (ValueError, ImportError, OSError, RuntimeError) as exc:
         raise click.ClickException(f"training failed: {exc}") from exc
     seconds = time.perf_counter() - start
     metadata = {
         "training_data": summary,
         "training_seconds": round(seconds, 1),
+        # How the images were weighed: a balanced_sample_weight option or None.
+        "sample_weight": balance,
         "trained_with": f"artmedium {__version__} train",
     }
     try:
