@@ -243,9 +243,20 @@ def test_train_balance_defaults_to_the_recipe_s_and_none_turns_it_off(
     assert model_info(out)["metadata"]["sample_weight"] is None
 
 
-def test_a_balance_by_artist_on_a_csv_needs_group_by(labelled, with_artists, tmp_path):
+def test_a_balance_by_artist_on_a_csv_needs_group_by(
+    labelled, with_artists, tmp_path, monkeypatch
+):
+    from types import MappingProxyType
+
+    import artmedium.recipes
+
     out = tmp_path / "m"
-    # lite0-texture's own weighting needs the artists: its recipe names it.
+    # A recipe whose own weighting needs the artists: the message names it.
+    monkeypatch.setattr(
+        artmedium.recipes,
+        "BALANCE",
+        MappingProxyType({"lite0-texture": "class_and_group"}),
+    )
     result = invoke("train", with_artists, "--out", out, "--recipe", "lite0-texture",
                     *TINY_TRAIN)  # fmt: skip
     assert result.exit_code == 2
