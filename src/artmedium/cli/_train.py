@@ -133,7 +133,9 @@ def _weighting(balance, recipe_name, group_by, data):
     help="Sample weights that give classes and/or groups (artists) the same "
     "total weight (see balanced_sample_weight); none: unweighted. All but "
     "'class' need groups: a Tate folder's artists, or a CSV's --group-by column "
-    f"[default: the recipe's: {_RECIPE_BALANCE}; the others: none].",
+    "[default: the recipe's (artmedium.recipes.BALANCE"
+    + (f": {_RECIPE_BALANCE}; the others: none" if _RECIPE_BALANCE else ": none")
+    + ")].",
 )
 @click.option(
     "--group-by",
