@@ -1,5 +1,7 @@
 """load_labelled_csv and load_labelled_images: the DATA of train and evaluate."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -147,3 +149,19 @@ def test_a_tate_folder_groups_by_artist_only(tmp_path):
     assert data.summary["n_groups"] == len(set(tate.groups)) > 1
     with pytest.raises(LookupError, match="no column 'date'.*artist"):
         load_labelled_images(home, group_by="date")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_as_the_csv_is_refused_without_waiting(tmp_path):
+    from artmedium._files import NotRegularFileError
+    from conftest import run_in_thread
+
+    fifo = tmp_path / "labels.csv"
+    os.mkfifo(fifo)  # no writer: a plain open() would block forever
+
+    def load():
+        with pytest.raises(NotRegularFileError, match="labels.csv"):
+            load_labelled_csv(fifo)
+        return True
+
+    assert run_in_thread(load)

@@ -5,6 +5,7 @@ call, so that a script and the command line load the same images.
 """
 
 import csv
+import io
 import numbers
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_scalar
 
+from artmedium._files import open_regular
 from artmedium.datasets._tate import load_tate
 
 __all__ = ["load_labelled_csv", "load_labelled_images"]
@@ -98,7 +100,9 @@ the columns path,label; found ['file', 'medium']
     column = None if group_by is None else str(group_by).strip().lower()
     paths, labels, groups = [], [], []
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        # A FIFO or a device as the CSV is refused at once, never waited on.
+        raw = open_regular(path)
+        with io.TextIOWrapper(raw, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             fields = [f.strip().lower() for f in (reader.fieldnames or [])]
             if "path" not in fields or "label" not in fields:
