@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 from _perturb import PERTURBATIONS, perturb
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from artmedium import MediumClassifier
 from artmedium.datasets import load_tate
@@ -119,7 +119,9 @@ def main(argv=None):
         if split == "artist" or args.balance in (None, "class"):
             cv, split_groups = folds, (groups if split == "artist" else None)
         else:  # artist weights on random folds: the folds need the artists
-            cv, split_groups = _RandomWithGroups(folds), groups
+            # (StratifiedKFold ignores the groups: the warning is expected)
+            cv = StratifiedKFold(folds, shuffle=True, random_state=0)
+            split_groups = groups
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*ignores groups.*")
             rep = cross_validate_report(
@@ -139,26 +141,6 @@ def main(argv=None):
     with open(args.out, "a") as fh:
         fh.write(json.dumps(record) + "\n")
     return 0
-
-
-class _RandomWithGroups:
-    """Stratified (not grouped) folds that accept ``groups``: the random split
-    with artist-balanced weights, which need the artists of the training fold."""
-
-    def __init__(self, n_splits):
-        from sklearn.model_selection import StratifiedKFold
-
-        self._cv = StratifiedKFold(n_splits, shuffle=True, random_state=0)
-        self.n_splits = n_splits
-
-    def split(self, X, y, groups=None):
-        return self._cv.split(X, y)
-
-    def get_n_splits(self, *args, **kwargs):
-        return self.n_splits
-
-    def __repr__(self):
-        return repr(self._cv)
 
 
 if __name__ == "__main__":

@@ -105,11 +105,7 @@ def evaluate(split, recipe, args, X, y, groups, labels):
     cv = args.folds
     if not grouped and balance not in (None, "class"):
         # Artist weights on stratified folds: the splitter ignores the groups.
-        cv = list(
-            StratifiedKFold(args.folds, shuffle=True, random_state=args.seed).split(
-                X, y
-            )
-        )
+        cv = StratifiedKFold(args.folds, shuffle=True, random_state=args.seed)
     rep = cross_validate_report(
         make_classifier(recipe, args),
         X,
