@@ -28,12 +28,11 @@ import json
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 from _perturb import PERTURBATIONS, perturb
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import train_test_split
 
 from artmedium import MediumClassifier
 from artmedium.datasets import load_tate
@@ -116,17 +115,17 @@ def main(argv=None):
     }
     for split in splits:
         start = time.perf_counter()
-        if split == "artist" or args.balance in (None, "class"):
-            cv, split_groups = folds, (groups if split == "artist" else None)
-        else:  # artist weights on random folds: the folds need the artists
-            # (StratifiedKFold ignores the groups: the warning is expected)
-            cv = StratifiedKFold(folds, shuffle=True, random_state=0)
-            split_groups = groups
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*ignores groups.*")
-            rep = cross_validate_report(
-                clf, X, y, groups=split_groups, cv=cv, balance=args.balance, verbose=1
-            )
+        # Artist weights on random folds need the artists, but not grouped folds.
+        rep = cross_validate_report(
+            clf,
+            X,
+            y,
+            groups=groups,
+            cv=folds,
+            balance=args.balance,
+            group_folds=split == "artist",
+            verbose=1,
+        )
         wall = time.perf_counter() - start
         print(f"== {args.recipe} {overrides} balance={args.balance} split={split}")
         print(format_cv_report(rep), flush=True)

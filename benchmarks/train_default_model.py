@@ -31,13 +31,11 @@ import shutil
 import sys
 import time
 import uuid
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from cv_accuracy import stability
-from sklearn.model_selection import StratifiedKFold
 
 from artmedium import MediumClassifier, __version__
 from artmedium.datasets import POSTER_CLASSES, load_tate
@@ -100,19 +98,15 @@ def make_classifier(recipe, args):
 
 def evaluate(split, recipe, args, X, y, groups, labels):
     """Mean ± sd over 5 folds: stratified (``random``) or grouped by artist."""
-    balance = args.balance
     grouped = split == "artist"
-    cv = args.folds
-    if not grouped and balance not in (None, "class"):
-        # Artist weights on stratified folds: the splitter ignores the groups.
-        cv = StratifiedKFold(args.folds, shuffle=True, random_state=args.seed)
     rep = cross_validate_report(
         make_classifier(recipe, args),
         X,
         y,
-        groups=groups if grouped or balance not in (None, "class") else None,
-        cv=cv,
-        balance=balance,
+        groups=groups,  # the folds' (artist split) or the weights' (random)
+        cv=args.folds,
+        balance=args.balance,
+        group_folds=grouped,
         random_state=args.seed,
         verbose=1,
     )
@@ -369,12 +363,9 @@ def main(argv=None):
 
     metrics = {}
     if not args.skip_eval:
-        with warnings.catch_warnings():
-            # Stratified folds with artist weights keep artists on both sides.
-            warnings.filterwarnings("ignore", message=".*ignores groups.*")
-            for split in ("random", "artist"):
-                metrics[split] = evaluate(split, params, args, X, y, groups, labels)
-                print(json.dumps(metrics[split]), flush=True)
+        for split in ("random", "artist"):
+            metrics[split] = evaluate(split, params, args, X, y, groups, labels)
+            print(json.dumps(metrics[split]), flush=True)
         if args.stability:
             metrics["stability"] = stability(
                 {**params, "memory": args.cache, "n_jobs": args.n_jobs},

@@ -278,6 +278,24 @@ def test_balance_weights_are_computed_on_each_training_fold(balance):
     assert differs_from_whole_data == (balance != "group")
 
 
+def test_group_folds_false_weighs_by_group_on_stratified_folds(recwarn):
+    y, groups = grouped_data()
+    X = np.arange(len(y)).reshape(-1, 1)
+    RecordsWeights.calls = []
+    report = cross_validate_report(
+        RecordsWeights(), X, y, groups=groups, cv=3, balance="group", group_folds=False
+    )
+    # The folds an int cv makes without groups, artists on both sides ...
+    assert report["cv"].startswith("StratifiedKFold(n_splits=3")
+    assert report["grouped"] is False
+    assert sum(f["n_shared_groups"] for f in report["folds"]) > 0
+    assert not [w for w in recwarn if "groups" in str(w.message)]
+    # ... and each training fold weighted by its own artists.
+    for rows, weights in RecordsWeights.calls:
+        expected = balanced_sample_weight(y[rows], groups[rows], balance="group")
+        assert np.allclose(weights, expected)
+
+
 def test_without_balance_fit_gets_no_sample_weight():
     y, groups = grouped_data()
     X = np.arange(len(y)).reshape(-1, 1)

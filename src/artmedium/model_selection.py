@@ -158,6 +158,7 @@ def _children(parent, child):
         "groups": ["array-like", None],
         "cv": ["cv_object"],
         "balance": [StrOptions(set(_BALANCE)), None],
+        "group_folds": ["boolean"],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
@@ -172,6 +173,7 @@ def cross_validate_report(
     groups=None,
     cv=5,
     balance=None,
+    group_folds=True,
     random_state=0,
     n_jobs=None,
     verbose=0,
@@ -197,8 +199,8 @@ def cross_validate_report(
         tagger with :func:`artmedium.explain.evaluation_report`.
     groups : array-like of shape (n_samples,), default=None
         Group of each sample, e.g. its artist (``load_tate(...).groups``).
-        With an int ``cv``, makes the folds grouped; with a splitter, is passed
-        to its ``split``.
+        With an int ``cv``, makes the folds grouped (unless
+        ``group_folds=False``); with a splitter, is passed to its ``split``.
     cv : int, cross-validation splitter or iterable, default=5
         An int (None: 5) is the number of folds of a shuffled
         :class:`~sklearn.model_selection.StratifiedKFold`, or with ``groups``
@@ -213,6 +215,11 @@ def cross_validate_report(
         balance=balance)``, computed on each training fold alone (see
         :func:`balanced_sample_weight`); None fits unweighted. All but
         ``"class"`` need ``groups``.
+    group_folds : bool, default=True
+        With ``groups`` and an int ``cv``: False keeps the folds stratified,
+        not grouped, and uses ``groups`` only for ``balance``'s weights (the
+        random-split protocol of a model trained with artist weights); groups
+        on both sides of a fold are then expected, not warned about.
     random_state : int, RandomState instance or None, default=0
         Seed of the shuffled folds made from an int ``cv`` (not of the
         estimator: set its own ``random_state`` for repeatable fits).
@@ -230,7 +237,8 @@ def cross_validate_report(
         ``ddof=0``) and ``folds`` the score of each fold:
 
         - ``n_samples``, ``n_splits``, ``cv`` (the splitter's ``repr``),
-          ``estimator`` (its class name), ``grouped`` (``groups`` given),
+          ``estimator`` (its class name), ``grouped`` (the folds were made
+          with ``groups``),
           ``n_groups`` (None without groups), ``balance``, ``classes`` (sorted);
         - ``accuracy``; ``balanced_accuracy`` (the mean recall over the classes
           present in the test fold);
@@ -308,13 +316,21 @@ def cross_validate_report(
             "cross-validate."
         )
     n_groups = None if groups is None else len(np.unique(groups))
+    int_cv = cv is None or isinstance(cv, Integral)
+    grouped = groups is not None and (group_folds or not int_cv)
     splitter = _check_splitter(
-        cv, y, groups, n_groups, random_state, classes, class_counts
+        cv,
+        y,
+        groups if grouped else None,
+        n_groups,
+        random_state,
+        classes,
+        class_counts,
     )
     try:
         splits = [
             (np.asarray(train), np.asarray(test))
-            for train, test in splitter.split(X, y, groups)
+            for train, test in splitter.split(X, y, groups if grouped else None)
         ]
     except ValueError as exc:
         raise ValueError(f"cannot split the data with {splitter!r}: {exc}") from exc
@@ -330,7 +346,7 @@ def cross_validate_report(
             info["n_shared_groups"] = len(test_groups & set(groups[train].tolist()))
         folds_info.append(info)
     leaky = [k for k, info in enumerate(folds_info, 1) if info.get("n_shared_groups")]
-    if leaky:
+    if leaky and grouped:
         warnings.warn(
             f"{splitter!r} ignores groups: fold(s) {', '.join(map(str, leaky))} "
             "have groups on both sides; use a group-aware splitter such as "
@@ -399,7 +415,7 @@ def cross_validate_report(
         "n_splits": len(splits),
         "cv": _describe(splitter, cv),
         "estimator": type(estimator).__name__,
-        "grouped": groups is not None,
+        "grouped": grouped,
         "n_groups": n_groups,
         "balance": balance,
         "classes": [_json_value(c) for c in classes],

@@ -3,7 +3,6 @@ cross-validate a model's configuration (``--cv``)."""
 
 import json
 import os
-import warnings
 from pathlib import Path
 
 import click
@@ -309,29 +308,19 @@ def _cross_validate(
         f"{len(summary['class_counts'])} classes, {cv} folds...",
         err=True,
     )
-    folds = cv
-    if weights_only:
-        from sklearn.model_selection import StratifiedKFold
-
-        # The folds an int cv makes without groups; this splitter ignores the
-        # groups, which only weigh the images.
-        folds = StratifiedKFold(cv, shuffle=True, random_state=seed)
     try:
-        with warnings.catch_warnings():
-            if weights_only:
-                warnings.filterwarnings(
-                    "ignore", message=r".* ignores groups: ", category=UserWarning
-                )
-            report = cross_validate_report(
-                estimator,
-                dataset.data,
-                dataset.target,
-                groups=dataset.get("groups"),
-                cv=folds,
-                balance=balance,
-                random_state=seed,
-                verbose=1,
-            )
+        report = cross_validate_report(
+            estimator,
+            dataset.data,
+            dataset.target,
+            groups=dataset.get("groups"),
+            cv=cv,
+            balance=balance,
+            # The artists then only weigh the images: the folds stay stratified.
+            group_folds=not weights_only,
+            random_state=seed,
+            verbose=1,
+        )
     except (ValueError, ImportError, OSError, RuntimeError) as exc:
         raise click.ClickException(f"cross-validation failed: {exc}") from exc
     report = {
@@ -363,10 +352,6 @@ def _cross_validate(
         click.echo(f"model: {shown(model)}")
         click.echo(f"data: {shown(data)} ({summary['n_images']} images)")
         click.echo(weights)
-        # The groups only weigh the images: the weights line says so, and that
-        # they share folds is no warning.
-        click.echo(
-            format_cv_report({**report, "grouped": False} if weights_only else report)
-        )
+        click.echo(format_cv_report(report))
     if out is not None:
         click.echo(f"wrote {CV_REPORT} to {shown(out)}", err=as_json)
