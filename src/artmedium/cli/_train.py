@@ -202,9 +202,9 @@ def train(
     ImageNet weights, last two stages fine-tuned, Adam, 8 epochs; options
     override single settings.
 
-    The images are weighted as the recipe weighs them (lite0-texture: each
-    medium the same total weight, shared equally by its artists), or as
-    --balance says. Weights by artist need the artists: a Tate folder has
+    The images are weighted as the recipe weighs them
+    (artmedium.recipes.BALANCE; no recipe weighs artists yet), or as --balance
+    says. Weights by artist need the artists: a Tate folder has
     them; for a CSV, name its column with --group-by. The saved model records
     the weighting in its metadata (sample_weight), where evaluate --cv finds it.
 
@@ -212,7 +212,7 @@ def train(
     Examples:
       artmedium train ~/scikit_learn_data/tate --out tate_model
       artmedium train ~/scikit_learn_data/tate --out texture --recipe lite0-texture
-      artmedium train labels.csv --out texture --recipe lite0-texture --group-by artist
+      artmedium train labels.csv --out w --balance group_in_class --group-by artist
       artmedium train labels.csv --out my_model --epochs 4 --freeze backbone
       artmedium train labels.csv --out small --backbone simple_cnn --weights none \\
           --freeze none --image-size 64
