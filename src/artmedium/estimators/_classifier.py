@@ -9,9 +9,10 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.exceptions import DataConversionWarning
+from sklearn.exceptions import DataConversionWarning, NotFittedError
+from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state
+from sklearn.utils import Bunch, _safe_indexing, check_random_state, check_scalar
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
@@ -26,6 +27,7 @@ from torch import nn
 from artmedium._inputs import FEATURES, check_labels, parse_X, raise_read_errors
 from artmedium._state import (
     MAX_FEATURES,
+    MAX_LABELS,
     State,
     check_int,
     check_keys,
@@ -39,6 +41,7 @@ from artmedium.estimators._cached_backbone import (
     POOLED,
     cached_backbone,
 )
+from artmedium.estimators._calibration import Calibration
 from artmedium.estimators._class_tags import class_tag_names
 from artmedium.estimators._modules import (
     Standardize,
@@ -154,6 +157,13 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         texture and material descriptors pool; 2,304 features for
         EfficientNet-Lite0 instead of 1,280). See
         :meth:`artmedium.nets.Backbone.set_pooling`.
+    calibration_size : float or None, default=None
+        Share of the training images (stratified) that ``fit`` holds out of
+        training to calibrate the answers on: temperature-scaled probabilities,
+        conformal prediction sets (:meth:`predict_set`), an acceptance threshold
+        and a novelty score (:meth:`assess`). ``None`` trains on everything; a
+        fitted classifier can then be calibrated on other held-out images with
+        :meth:`calibrate`.
     memory : None, str or joblib.Memory, default=None
         Disk cache for frozen-stage outputs, keyed by image content, backbone
         weights, preprocessing and stage. Entries are ``.npy`` arrays read
@@ -189,6 +199,10 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         file, or None for a random initialisation (and when fitted on features).
     n_features_in_ : int
         Only when fitted on 2-D features.
+    calibration_ : Calibration or None
+        What the held-out images taught (temperature, conformal scores, the
+        acceptance and novelty data), or None before :meth:`calibrate` or
+        without ``calibration_size``.
 
     Examples
     --------
@@ -226,6 +240,7 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
         "image_size": [None, Interval(Integral, 1, None, closed="left")],
         "pooling": [StrOptions({"avg", "texture"})],
+        "calibration_size": [None, Interval(Real, 0, 1, closed="neither")],
         "memory": [None, str, os.PathLike, HasMethods(["cache"])],
         "n_jobs": [None, Integral],
         "device": [str, torch.device],
@@ -251,6 +266,7 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         validation_fraction=None,
         image_size=None,
         pooling="avg",
+        calibration_size=None,
         memory=None,
         n_jobs=None,
         device="cpu",
@@ -273,6 +289,7 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.image_size = image_size
         self.pooling = pooling
+        self.calibration_size = calibration_size
         self.memory = memory
         self.n_jobs = n_jobs
         self.device = device
@@ -406,6 +423,14 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         self.backbone_ = None
         self.weights_ = None
         self.start_ = POOLED
+        self.calibration_ = None
+        X_cal = None
+        if self.calibration_size is not None:
+            fit_rows, cal_rows = self._calibration_split(y_enc, classes)
+            X_cal, y_cal = _safe_indexing(X, cal_rows), y_enc[cal_rows]
+            X, y_enc = _safe_indexing(X, fit_rows), y_enc[fit_rows]
+            if sample_weight is not None:
+                sample_weight = sample_weight[fit_rows]
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self._seed)
@@ -425,7 +450,270 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
                 self.net_.fit({"x": Xt, "sample_weight": weights}, y_enc)
         self.classes_ = classes
         self.input_mode_ = mode
+        if X_cal is not None:
+            self._calibrate(X_cal, y_cal)
         return self
+
+    def _calibration_split(self, y_enc, classes):
+        """Stratified (fit rows, calibration rows) for ``calibration_size``."""
+        counts = np.bincount(y_enc, minlength=len(classes))
+        if counts.min() < 2:
+            rare = [str(c) for c, n in zip(classes, counts) if n < 2]
+            raise ValueError(
+                f"calibration_size={self.calibration_size} holds out images of "
+                "every class, so each class needs at least 2 images; these have "
+                f"1: {rare}."
+            )
+        try:
+            return train_test_split(
+                np.arange(len(y_enc)),
+                test_size=self.calibration_size,
+                stratify=y_enc,
+                random_state=self._seed,
+            )
+        except ValueError as exc:
+            raise ValueError(
+                f"calibration_size={self.calibration_size} cannot hold out one "
+                f"image of each of the {len(classes)} classes from {len(y_enc)} "
+                f"images ({exc})"
+            ) from None
+
+    # ------------------------------------------------------------- calibration
+    def calibrate(self, X, y):
+        """Calibrate the answers of this fitted classifier on held-out images.
+
+        Fits the temperature of :meth:`predict_proba`, the conformal prediction
+        sets of :meth:`predict_set`, and the acceptance and novelty data of
+        :meth:`assess` on images the network never trained on (``fit`` does
+        this itself with ``calibration_size``). Replaces any earlier
+        calibration; the network is unchanged, so :meth:`predict` is too.
+
+        Parameters
+        ----------
+        X : images or array of shape (n_samples, n_features)
+            Held-out images (or features), as for :meth:`fit`. A few hundred
+            give stable sets and thresholds.
+        y : array-like of shape (n_samples,)
+            Their labels; every class of ``classes_`` must occur.
+
+        Returns
+        -------
+        self : MediumClassifier
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from artmedium import MediumClassifier
+        >>> rng = np.random.RandomState(0)
+        >>> def sample(n):
+        ...     X = np.r_[rng.normal(-1, 1, (n, 3)), rng.normal(1, 1, (n, 3))]
+        ...     return X, np.array(["graphite"] * n + ["oil"] * n)
+        >>> X, y = sample(100)
+        >>> clf = MediumClassifier(lr=0.1, max_epochs=5, random_state=0).fit(X, y)
+        >>> X_held_out, y_held_out = sample(100)
+        >>> clf = clf.calibrate(X_held_out, y_held_out)
+        >>> round(clf.calibration_.temperature, 1) > 0
+        True
+        >>> clf.predict_set(X_held_out[:1], confidence=0.9).shape
+        (1, 2)
+        """
+        check_is_fitted(self)
+        check_labels(y)
+        y = np.asarray(y)
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-D (one label per image); got {y.shape}.")
+        unknown = sorted(
+            {str(v) for v in set(y.tolist()) - set(self.classes_.tolist())}
+        )
+        if unknown:
+            raise ValueError(
+                f"y holds labels this classifier does not know: {unknown[:5]}; "
+                f"its classes are {[str(c) for c in self.classes_]}."
+            )
+        n_x = _num_samples(X)
+        if n_x != len(y):
+            raise ValueError(
+                f"X and y have inconsistent numbers of samples: {n_x} images or rows "
+                f"in X, {len(y)} labels in y."
+            )
+        return self._calibrate(X, self._label_encoder.transform(y))
+
+    def _calibrate(self, X, y_enc):
+        missing = sorted(set(range(len(self.classes_))) - set(y_enc.tolist()))
+        if missing:
+            names = [str(self.classes_[i]) for i in missing]
+            raise ValueError(
+                f"the calibration images must include every class; none of {names}."
+            )
+        features, logits = self._features_and_logits(X)
+        self.calibration_ = Calibration(logits, y_enc, features)
+        return self
+
+    def _check_calibrated(self):
+        check_is_fitted(self)
+        if self.calibration_ is None:
+            raise NotFittedError(
+                "This MediumClassifier is not calibrated: fit it with "
+                "calibration_size (e.g. 0.2) or call calibrate(X_held_out, "
+                "y_held_out) first."
+            )
+
+    def _features_and_logits(self, X):
+        """Pooled features (what the head sees) and raw logits, in eval mode."""
+        check_is_fitted(self)
+        Xt, _ = self._encode(X, reset=False)
+        module = self.net_.module_
+        module.train(False)
+        features, logits = [], []
+        with torch.inference_mode():
+            for start in range(0, len(Xt), self.batch_size):
+                xb = Xt[start : start + self.batch_size].to(self.device).float()
+                if module.start is None:
+                    f = xb[:, 0] if xb.ndim == 3 else xb
+                else:
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                    f = module.backbone.forward_from(xb, module.start)
+                features.append(f.float().cpu().numpy())
+                logits.append(module.head(f).float().cpu().numpy())
+        return np.concatenate(features), np.concatenate(logits)
+
+    def predict_set(self, X, confidence=0.9):
+        """Conformal prediction sets: the media that may be the true one.
+
+        For images exchangeable with the calibration images, a set holds the
+        true medium with probability at least ``confidence`` (split conformal
+        prediction, crepes' ``ConformalClassifier``). Sets are larger where the
+        model is unsure; one may be empty (no medium fits well) or hold several
+        (e.g. etching and engraving). On work by artists the calibration never
+        saw, coverage can fall below ``confidence``.
+
+        Parameters
+        ----------
+        X : images or array of shape (n_samples, n_features)
+        confidence : float in (0, 1), default=0.9
+
+        Returns
+        -------
+        ndarray of bool, shape (n_samples, n_classes)
+            ``sets[i, j]``: ``classes_[j]`` is in image ``i``'s set.
+        """
+        return self.assess(X, confidence=confidence).sets
+
+    def novelty_score(self, X):
+        """How unlike the calibration images each image is (higher: stranger).
+
+        The cosine distance of its features to the 5th nearest calibration
+        image's. :meth:`assess` marks an image ``"unknown"`` when its score is
+        above all but ``unknown_rate`` of the calibration images' own.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        self._check_calibrated()
+        features, _ = self._features_and_logits(X)
+        return self.calibration_.novelty_scores(features)
+
+    def assess(self, X, *, confidence=0.9, accept_accuracy=None, unknown_rate=0.05):
+        """Predictions with how far to trust each: sets, novelty and a status.
+
+        One forward pass gives, per image, the predicted medium, calibrated
+        probabilities, its conformal prediction set, its novelty score and a
+        status:
+
+        * ``"unknown"``: unlike every medium the model knows (novelty above the
+          threshold that marks ``unknown_rate`` of the calibration images);
+        * ``"uncertain"``: the set at ``confidence`` does not hold exactly one
+          medium, or the top probability is below the threshold that made the
+          calibration answers ``accept_accuracy`` accurate;
+        * ``"ok"``: otherwise, an answer to accept.
+
+        Parameters
+        ----------
+        X : images or array of shape (n_samples, n_features)
+        confidence : float in (0, 1), default=0.9
+            Confidence level of the prediction sets.
+        accept_accuracy : float in (0, 1] or None, default=None
+            Accept only answers whose probability reaches the threshold at which
+            the calibration answers were this accurate; None: sets only.
+        unknown_rate : float in [0, 1), default=0.05
+            Share of calibration images (of the known media) that would be
+            marked unknown: the false-alarm rate of ``"unknown"``.
+
+        Returns
+        -------
+        Bunch
+            ``labels`` (n,), ``proba`` (n, n_classes), ``sets`` (n, n_classes)
+            bool, ``novelty`` (n,), ``status`` (n,) of ``"ok"``,
+            ``"uncertain"`` or ``"unknown"``, and the thresholds used:
+            ``accept_threshold`` (None without ``accept_accuracy``) and
+            ``novelty_threshold``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from artmedium import MediumClassifier
+        >>> rng = np.random.RandomState(0)
+        >>> X = np.r_[rng.normal(-2, 1, (100, 3)), rng.normal(2, 1, (100, 3))]
+        >>> y = np.array(["graphite"] * 100 + ["oil"] * 100)
+        >>> clf = MediumClassifier(lr=0.1, max_epochs=10, calibration_size=0.3,
+        ...                        random_state=0).fit(X, y)
+        >>> far_away = np.array([[40.0, -40.0, 40.0]])
+        >>> answers = clf.assess(np.r_[X[:1], far_away], confidence=0.9)
+        >>> answers.status.tolist()
+        ['ok', 'unknown']
+        """
+        self._check_calibrated()
+        confidence = check_scalar(
+            confidence,
+            "confidence",
+            Real,
+            min_val=0,
+            max_val=1,
+            include_boundaries="neither",
+        )
+        if accept_accuracy is not None:
+            accept_accuracy = check_scalar(
+                accept_accuracy,
+                "accept_accuracy",
+                Real,
+                min_val=0,
+                max_val=1,
+                include_boundaries="right",
+            )
+        unknown_rate = check_scalar(
+            unknown_rate,
+            "unknown_rate",
+            Real,
+            min_val=0,
+            max_val=1,
+            include_boundaries="left",
+        )
+        cal = self.calibration_
+        features, logits = self._features_and_logits(X)
+        proba = cal.proba(logits)
+        sets = cal.sets(proba, confidence)
+        novelty = cal.novelty_scores(features)
+        novelty_threshold = cal.novelty_threshold(unknown_rate)
+        accept_threshold = (
+            None
+            if accept_accuracy is None
+            else cal.acceptance_threshold(accept_accuracy)
+        )
+        sure = sets.sum(axis=1) == 1
+        if accept_threshold is not None:
+            sure &= proba.max(axis=1) >= accept_threshold
+        status = np.where(sure, "ok", "uncertain").astype(object)
+        status[novelty > novelty_threshold] = "unknown"
+        return Bunch(
+            labels=self.classes_[np.argmax(proba, axis=1)],
+            proba=proba,
+            sets=sets,
+            novelty=novelty,
+            status=status,
+            accept_threshold=accept_threshold,
+            novelty_threshold=novelty_threshold,
+        )
 
     def _make_net(self, module, n_classes, weight=None, train_split=None):
         return WeightedNeuralNetClassifier(
@@ -474,13 +762,23 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         modules = {"head": self.net_.module_.head}
         if images:
             modules["backbone"] = self.backbone_.network
+        arrays, cal = {}, getattr(self, "calibration_", None)
+        fields["calibration"] = None
+        if cal is not None:
+            fields["calibration"] = {
+                "n_samples": len(cal.labels),
+                "n_features": int(cal.features.shape[1]),
+                "temperature": cal.temperature,
+            }
+            for name in ("logits", "labels", "features"):
+                arrays[f"calibration.{name}"] = (cal, name)
         info = {
             "backbone": self.backbone if images else None,
             "classes": fields["classes"]["values"],
             "tag_names": class_tag_names(self.classes_),
             "preprocessing": fields["preprocessing"],
         }
-        return State(fields, modules=modules, info=info)
+        return State(fields, modules=modules, arrays=arrays, info=info)
 
     @classmethod
     def _from_state(cls, params, fields, *, device="cpu", where="state"):
@@ -558,6 +856,12 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
             mode = "images"
         est.net_ = est._make_net(module, n_classes).initialize()
         est.net_.module_.eval()
+        est.calibration_ = _calibration_from_state(
+            fields.get("calibration"),
+            n_classes,
+            n_features_in or est.backbone_.network.feature_dim,
+            f"{where}.calibration",
+        )
         est.classes_ = classes
         est.input_mode_ = mode
         return est
@@ -666,12 +970,19 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """Class probabilities, columns in the order of ``classes_``.
 
+        Temperature-scaled when the classifier is calibrated
+        (``calibration_size`` or :meth:`calibrate`): an answer given with
+        probability .8 is then right about 80 % of the time on images like the
+        calibration images. The ranking, and so :meth:`predict`, is unchanged.
+
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
         """
-        logits = torch.from_numpy(self._logits(X))
-        return torch.softmax(logits, dim=1).numpy()
+        logits = self._logits(X)
+        if getattr(self, "calibration_", None) is not None:
+            return self.calibration_.proba(logits).astype(np.float32)
+        return torch.softmax(torch.from_numpy(logits), dim=1).numpy()
 
     def predict(self, X):
         """Predicted labels, taken from ``classes_``.
@@ -682,6 +993,28 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         """
         logits = self._logits(X)  # checks fitted before classes_ is touched
         return self.classes_[np.argmax(logits, axis=1)]
+
+
+def _calibration_from_state(fields, n_classes, n_features, where):
+    """An empty :class:`Calibration` of the saved shapes (None if none saved)."""
+    if fields is None:  # not calibrated, or saved before calibration existed
+        return None
+    check_keys(
+        fields,
+        where,
+        {"n_samples": int, "n_features": int, "temperature": (float, int)},
+    )
+    n_samples = check_int(fields["n_samples"], f"{where}.n_samples", 1, MAX_LABELS)
+    if fields["n_features"] != n_features:
+        raise ValueError(
+            f"{where}.n_features = {fields['n_features']} does not match the "
+            f"model's {n_features} features"
+        )
+    check_layer_size(n_samples, n_features, f"{where}.n_samples")
+    temperature = float(fields["temperature"])
+    if not 1e-3 <= temperature <= 1e3:  # also refuses NaN
+        raise ValueError(f"{where}.temperature = {temperature} is outside [1e-3, 1e3]")
+    return Calibration.empty(n_samples, n_classes, n_features, temperature)
 
 
 class _ImageToLogits(nn.Module):

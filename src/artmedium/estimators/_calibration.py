@@ -1,0 +1,221 @@
+"""What a classifier learns from held-out images to say how far to trust it.
+
+A :class:`Calibration` is fitted on the logits, labels and pooled features of
+images the network never trained on, and gives:
+
+* calibrated probabilities: temperature scaling, fitted with scikit-learn's
+  :class:`~sklearn.calibration.CalibratedClassifierCV` (``method="temperature"``);
+* prediction sets: split conformal prediction with crepes'
+  :class:`~crepes.ConformalClassifier` on the hinge score ``1 - p(true class)``,
+  so a set at confidence ``c`` holds the true medium for a share ``c`` of new
+  images exchangeable with the held-out ones;
+* an acceptance threshold: the smallest top probability at which the held-out
+  answers above it reach a requested accuracy (selective prediction);
+* a novelty score: the cosine distance of an image's features to its k-th
+  nearest held-out image, against which "not one of the media I know" is
+  decided at a quantile of the held-out images' own (leave-one-out) scores.
+
+Everything is kept as arrays (the held-out logits, labels and features), so a
+saved model recomputes the same sets, thresholds and statuses after loading, for
+any confidence the caller asks.
+"""
+
+from functools import cached_property
+
+import numpy as np
+from scipy.special import softmax
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.frozen import FrozenEstimator
+
+#: Neighbours the novelty score looks at (the k-th nearest held-out image).
+NOVELTY_NEIGHBOURS = 5
+#: Statuses of an answer, in the order a reader acts on them.
+STATUSES = ("ok", "uncertain", "unknown")
+
+
+class _LogitsAsInput(ClassifierMixin, BaseEstimator):
+    """A fitted "classifier" whose input is already its logits.
+
+    It lets CalibratedClassifierCV fit a temperature to logits computed once,
+    instead of running the network again.
+    """
+
+    def __init__(self, n_classes=2):
+        self.n_classes = n_classes
+
+    def fit(self, X, y):
+        self.classes_ = np.arange(self.n_classes)
+        return self
+
+    def decision_function(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        if self.n_classes == 2:
+            # scikit-learn's binary convention: one score x, read as logits
+            # (-x, x); half the difference gives the same softmax.
+            return (X[:, 1] - X[:, 0]) / 2
+        return X
+
+    def predict(self, X):
+        return np.argmax(X, axis=1)
+
+
+def fit_temperature(logits, labels):
+    """The temperature ``T`` that best calibrates ``softmax(logits / T)``.
+
+    Fitted by :class:`~sklearn.calibration.CalibratedClassifierCV` with
+    ``method="temperature"`` (log-loss of the held-out labels).
+
+    Parameters
+    ----------
+    logits : ndarray of shape (n_samples, n_classes)
+    labels : ndarray of shape (n_samples,)
+        Class indices into the columns of ``logits``.
+
+    Returns
+    -------
+    float
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    labels = np.asarray(labels)
+    n, n_classes = logits.shape
+    present = np.unique(labels)
+    if len(present) != n_classes:
+        raise ValueError(
+            f"the held-out labels cover {len(present)} of the {n_classes} "
+            "classes; temperature scaling needs them all"
+        )
+    frozen = FrozenEstimator(_LogitsAsInput(n_classes).fit(logits, labels))
+    # The network is fitted and frozen: one "fold" predicting every row, so no
+    # class needs a minimum count for cross-validation.
+    everything = np.arange(n)
+    cal = CalibratedClassifierCV(
+        frozen, method="temperature", cv=[(everything, everything)]
+    )
+    cal.fit(logits, labels)
+    beta = float(cal.calibrated_classifiers_[0].calibrators[0].beta_)
+    return 1.0 / beta
+
+
+def _unit(features):
+    features = np.asarray(features, dtype=np.float32)
+    norm = np.linalg.norm(features, axis=1, keepdims=True)
+    return features / np.maximum(norm, 1e-12)
+
+
+def knn_distance(features, reference, k, *, leave_one_out=False):
+    """Cosine distance of each row of ``features`` to its ``k``-th nearest row
+    of ``reference`` (both L2-normalised inside); ``leave_one_out`` when
+    ``features`` is ``reference`` itself, so a row is not its own neighbour."""
+    queries, reference = _unit(features), _unit(reference)
+    k = min(k + int(leave_one_out), len(reference))
+    out = np.empty(len(queries), dtype=np.float64)
+    for start in range(0, len(queries), 1024):  # bounded memory per block
+        sim = queries[start : start + 1024] @ reference.T
+        kth = np.partition(-sim, k - 1, axis=1)[:, k - 1]
+        out[start : start + 1024] = 1.0 + kth
+    return out
+
+
+class Calibration:
+    """Held-out logits, labels and features, and what is derived from them.
+
+    Parameters
+    ----------
+    logits : ndarray of shape (n_samples, n_classes)
+        The network's raw logits on held-out images.
+    labels : ndarray of shape (n_samples,)
+        Their true classes, as column indices.
+    features : ndarray of shape (n_samples, n_features)
+        Their pooled features (what the head sees).
+    temperature : float or None, default=None
+        Given when loading; fitted from ``logits`` and ``labels`` otherwise.
+
+    Notes
+    -----
+    What is derived (conformal scores, acceptance data, novelty scores of the
+    held-out images) is computed on first use, so a loaded model, whose arrays
+    are filled in after it is built, derives it from the loaded arrays.
+    """
+
+    def __init__(self, logits, labels, features, temperature=None):
+        self.logits = np.asarray(logits, dtype=np.float32)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        # Only cosine distances use them: half precision halves a saved model's
+        # share of them and changes a distance by less than 1e-3.
+        self.features = np.asarray(features, dtype=np.float16)
+        if temperature is None:
+            temperature = fit_temperature(self.logits, self.labels)
+        self.temperature = float(temperature)
+
+    @classmethod
+    def empty(cls, n_samples, n_classes, n_features, temperature):
+        """Zero arrays of the given shapes, for a loader to fill in."""
+        return cls(
+            np.zeros((n_samples, n_classes), np.float32),
+            np.zeros(n_samples, np.int64),
+            np.zeros((n_samples, n_features), np.float16),
+            temperature,
+        )
+
+    def _check(self):
+        n, k = self.logits.shape
+        if self.labels.shape != (n,) or len(self.features) != n:
+            raise ValueError("calibration arrays disagree on the number of images")
+        if n and (self.labels.min() < 0 or self.labels.max() >= k):
+            raise ValueError(f"calibration labels must be class indices in [0, {k})")
+        finite = np.isfinite(self.logits).all() and np.isfinite(self.features).all()
+        if not finite:
+            raise ValueError("calibration logits and features must be finite")
+
+    @cached_property
+    def _held_out(self):
+        self._check()
+        from crepes import ConformalClassifier
+
+        proba = self.proba(self.logits)
+        rows = np.arange(len(self.labels))
+        conformal = ConformalClassifier().fit(1.0 - proba[rows, self.labels])
+        novelty = knn_distance(
+            self.features, self.features, NOVELTY_NEIGHBOURS, leave_one_out=True
+        )
+        return {
+            "confidence": proba.max(axis=1),
+            "correct": proba.argmax(axis=1) == self.labels,
+            "conformal": conformal,
+            "novelty": novelty,
+        }
+
+    def proba(self, logits):
+        """Calibrated probabilities ``softmax(logits / temperature)``."""
+        z = np.asarray(logits, dtype=np.float64) / self.temperature
+        return softmax(z, axis=1)
+
+    def sets(self, proba, confidence):
+        """Boolean ``(n, n_classes)`` conformal prediction sets."""
+        sets = self._held_out["conformal"].predict_set(
+            1.0 - np.asarray(proba), confidence=confidence, smoothing=False
+        )
+        return np.asarray(sets, dtype=bool)
+
+    def acceptance_threshold(self, accuracy):
+        """Lowest top probability whose held-out answers at or above it are at
+        least ``accuracy`` accurate (above 1, accepting nothing, when none are)."""
+        confidence = self._held_out["confidence"]
+        correct = self._held_out["correct"]
+        order = np.argsort(-confidence, kind="stable")
+        hits = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
+        good = np.flatnonzero(hits >= accuracy)
+        if len(good) == 0:
+            return float(np.nextafter(1.0, 2.0))
+        return float(confidence[order][good[-1]])
+
+    def novelty_scores(self, features):
+        """Cosine distance to the k-th nearest held-out image (higher: stranger)."""
+        self._held_out  # noqa: B018 - checks the arrays first
+        return knn_distance(features, self.features, NOVELTY_NEIGHBOURS)
+
+    def novelty_threshold(self, rate):
+        """The score above which only ``rate`` of held-out images lie."""
+        scores = self._held_out["novelty"]
+        return float(np.quantile(scores, 1.0 - rate, method="higher"))
