@@ -207,7 +207,16 @@ def test_features_and_logits_agree_with_the_network_on_images(freeze):
         + logits.mean(axis=1, keepdims=True),
         atol=1e-4,
     )
-    assert features.shape == (len(X), clf.backbone_.network.feature_dim)
+    network = clf.backbone_.network
+    # Texture statistics where the trained stages give them, starting with
+    # the pooled features the head sees.
+    expected = network.pooled_dim("avg" if freeze in ("backbone", 1) else "texture")
+    assert features.shape == (len(X), expected)
+    pooled = network.forward(clf.preprocessing_.batch(list(X)))
+    np.testing.assert_allclose(
+        # float16 cached activations when stages are frozen
+        features[:, : network.feature_dim], pooled.detach().numpy(), atol=2e-3
+    )
 
 
 def _answers(clf, X):

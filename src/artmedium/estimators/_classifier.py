@@ -559,10 +559,15 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
             )
 
     def _features_and_logits(self, X):
-        """Pooled features (what the head sees) and raw logits, in eval mode."""
+        """Novelty features and raw logits, in eval mode.
+
+        The features are what the head sees, or (see :meth:`_novelty_pooling`)
+        texture statistics that begin with them.
+        """
         check_is_fitted(self)
         Xt, _ = self._encode(X, reset=False)
         module = self.net_.module_
+        pool = None if self.backbone_ is None else self._novelty_pooling()
         module.train(False)
         features, logits = [], []
         with torch.inference_mode():
@@ -570,12 +575,33 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
                 xb = Xt[start : start + self.batch_size].to(self.device).float()
                 if module.start is None:
                     f = xb[:, 0] if xb.ndim == 3 else xb
+                    head_in = f
                 else:
                     xb = xb.contiguous(memory_format=torch.channels_last)
-                    f = module.backbone.forward_from(xb, module.start)
+                    f = module.backbone.forward_from(xb, module.start, pooling=pool)
+                    head_in = f[:, : module.backbone.feature_dim]
                 features.append(f.float().cpu().numpy())
-                logits.append(module.head(f).float().cpu().numpy())
+                logits.append(module.head(head_in).float().cpu().numpy())
         return np.concatenate(features), np.concatenate(logits)
+
+    def _novelty_pooling(self):
+        """How :meth:`_features_and_logits` pools its features.
+
+        Mid-level texture statistics (:meth:`Backbone.set_pooling`) where the
+        trained stages give them in the same pass: they tell solid colours,
+        noise and photographs from artworks far better than the global average
+        alone. A fully frozen backbone gives its cached pooled features only.
+        """
+        if self.start_ is POOLED or self.start_ > self.backbone_.n_stages - 2:
+            return None
+        return "texture"
+
+    def _novelty_dim(self):
+        if self.backbone_ is None:
+            return self.n_features_in_
+        pooling = self._novelty_pooling()
+        network = self.backbone_.network
+        return network.feature_dim if pooling is None else network.pooled_dim(pooling)
 
     def predict_set(self, X, confidence=0.9):
         """Conformal prediction sets: the media that may be the true one.
@@ -602,9 +628,11 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
     def novelty_score(self, X):
         """How unlike the calibration images each image is (higher: stranger).
 
-        The cosine distance of its features to the 5th nearest calibration
-        image's. :meth:`assess` marks an image ``"unknown"`` when its score is
-        above all but ``unknown_rate`` of the calibration images' own.
+        The cosine distance of its features (the pooled features, with the
+        per-channel mean and standard deviation of two mid-level stages where
+        the trained stages give them) to the 5th nearest calibration image's.
+        :meth:`assess` marks an image ``"unknown"`` when its score is above
+        all but ``unknown_rate`` of the calibration images' own.
 
         Returns
         -------
@@ -859,7 +887,7 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         est.calibration_ = _calibration_from_state(
             fields.get("calibration"),
             n_classes,
-            n_features_in or est.backbone_.network.feature_dim,
+            est._novelty_dim(),
             f"{where}.calibration",
         )
         est.classes_ = classes

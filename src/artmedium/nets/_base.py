@@ -145,7 +145,7 @@ class Backbone(nn.Module):
             x = stage(x)
         return x
 
-    def forward_from(self, h, start):
+    def forward_from(self, h, start, *, pooling=None):
         """Run ``stages[start:]`` on an intermediate activation, then pool.
 
         Parameters
@@ -157,10 +157,14 @@ class Backbone(nn.Module):
             With ``pooling="texture"`` the statistics need the outputs of
             ``stages[-3]`` and ``stages[-2]``, so ``start`` is at most
             ``n_stages - 2``.
+        pooling : {"avg", "texture"} or None, default=None
+            Pool this way instead of :attr:`pooling` (texture features start
+            with the average-pooled ones, so one pass can give both).
 
         Returns
         -------
         features : torch.Tensor of shape (n, feature_dim)
+            Of :meth:`pooled_dim` columns when ``pooling`` is given.
 
         Examples
         --------
@@ -171,7 +175,8 @@ class Backbone(nn.Module):
         torch.Size([1, 256])
         """
         start = self._check_cut(start, "start")
-        if self.pooling == "avg":
+        pooling = self.pooling if pooling is None else pooling
+        if pooling == "avg":
             for stage in self.stages[start:]:
                 h = stage(h)
             return self.pool(h)
@@ -218,14 +223,31 @@ class Backbone(nn.Module):
                 f"pooling={pooling!r} needs a backbone of at least 3 stages; "
                 f"{self.name!r} has {self.n_stages}."
             )
+        self.feature_dim = self.pooled_dim(pooling)
+        self.pooling = pooling
+        return self
+
+    def pooled_dim(self, pooling):
+        """Length of the features :meth:`forward_from` gives with ``pooling``.
+
+        Examples
+        --------
+        >>> from artmedium.nets import get_backbone
+        >>> get_backbone("simple_cnn").pooled_dim("texture")
+        640
+        """
         if self.pooling == "avg":
             self._avg_feature_dim = self.feature_dim
         base = self._avg_feature_dim
-        self.feature_dim = base
-        self.pooling = pooling
-        if pooling != "avg":
-            size = 64
-            x = torch.zeros(1, 3, size, size)
+        if pooling == "avg":
+            return base
+        if self.n_stages < 3:
+            raise ValueError(
+                f"pooling={pooling!r} needs a backbone of at least 3 stages; "
+                f"{self.name!r} has {self.n_stages}."
+            )
+        if getattr(self, "_texture_channels", None) is None:
+            x = torch.zeros(1, 3, 64, 64)
             was_training = self.training
             self.eval()
             with torch.no_grad():
@@ -235,8 +257,8 @@ class Backbone(nn.Module):
                     if k >= self.n_stages - 3:
                         channels += x.shape[1]
             self.train(was_training)
-            self.feature_dim = base + 2 * channels
-        return self
+            self._texture_channels = channels
+        return base + 2 * self._texture_channels
 
     def forward(self, x):
         """Pooled features ``(n, feature_dim)`` of preprocessed images ``x``."""
