@@ -325,7 +325,19 @@ def test_a_tagger_model_reports_its_tags(scans, tagger_dir):
 
 @pytest.mark.parametrize(
     "bad",
-    [[], ["--format", "xml"], ["--top-k", "0"], ["--on-error", "ignore"], ["--nope"]],
+    [
+        [],
+        ["--format", "xml"],
+        ["--top-k", "0"],
+        ["--on-error", "ignore"],
+        ["--nope"],
+        ["--confidence", "1.5"],
+        ["--confidence", "0"],
+        ["--accept-accuracy", "0"],
+        ["--accept-accuracy", "1.01"],
+        ["--unknown-rate", "1"],
+        ["--unknown-rate", "-0.1"],
+    ],
 )
 def test_usage_errors_exit_2(scans, model_dir, bad):
     paths = [] if bad == [] else [scans]
@@ -770,3 +782,153 @@ def test_the_table_fits_the_terminal(scans, model_dir, monkeypatch, columns):
     for line, path in zip(screen[1:], good_files(scans)):
         assert same_path(line.split()[0], path)
         assert any(m in line for m in TWO_MEDIA)
+
+
+# ------------------------------------------------------------------ calibrated
+
+
+@pytest.fixture(scope="module")
+def calibrated_dir(tmp_path_factory):
+    """A tiny classifier of two poster media with a calibration (issue #15)."""
+    from test_inference import fit_calibrated_classifier
+
+    folder = tmp_path_factory.mktemp("models") / "calibrated"
+    return save_model(fit_calibrated_classifier(), folder)
+
+
+@pytest.fixture(scope="module")
+def scans_and_broken(scans, tmp_path_factory):
+    """The good scans and an unreadable file, in one folder."""
+    root = tmp_path_factory.mktemp("with_broken")
+    for path in good_files(scans):
+        shutil.copy(path, root)
+    (root / "broken.png").write_bytes(b"not an image at all")
+    return root
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "jsonl", "json"])
+def test_a_calibrated_model_shows_status_and_candidates(
+    scans_and_broken, calibrated_dir, fmt
+):
+    result = invoke(scans_and_broken, "--model", calibrated_dir, "--format", fmt)
+    assert result.exit_code == 1  # the broken file, after every row
+    broken = str(scans_and_broken / "broken.png")
+    files = sorted(str(p) for p in scans_and_broken.glob("scan*.png"))
+    model = load_model(calibrated_dir)
+    answers = model.assess(np.array(files, dtype=object))
+    classes = list(model.classes_)
+    expected = {
+        path: (
+            answers.status[i],
+            [classes[j] for j in np.argsort(-answers.proba[i]) if answers.sets[i, j]],
+        )
+        for i, path in enumerate(files)
+    }
+    if fmt == "table":
+        header, *lines = result.stdout.splitlines()
+        assert header.split()[:5] == [
+            "path", "medium", "probability", "status", "candidates"
+        ]  # fmt: skip
+        status_at = header.index("status")
+        candidates_at = header.index("candidates")
+        for line in lines:
+            path = line.split()[0]
+            if path == broken:
+                assert "error: " in line and "ok" not in line.split()
+                continue
+            status, candidates = expected[path]
+            assert line[status_at:].split()[0] == status
+            shown = line[candidates_at:].split("  ")[0].strip()
+            assert shown == " | ".join(candidates)
+        return
+    rows = {r["path"]: r for r in parse(result.stdout, fmt)}
+    assert set(rows) == {*files, broken}
+    bad = rows.pop(broken)
+    if fmt == "csv":
+        assert list(bad)[3:6] == ["status", "candidates", "novelty"]
+        assert (bad["status"], bad["candidates"], bad["novelty"]) == ("", "", "")
+        for path, row in rows.items():
+            status, candidates = expected[path]
+            assert row["status"] == status
+            assert row["candidates"] == ";".join(candidates)
+            i = files.index(path)
+            assert float(row["novelty"]) == pytest.approx(answers.novelty[i], abs=2e-6)
+    else:
+        assert (bad["status"], bad["candidates"], bad["novelty"]) == (None, [], None)
+        for path, row in rows.items():
+            assert (row["status"], row["candidates"]) == expected[path]
+            i = files.index(path)
+            assert row["novelty"] == pytest.approx(answers.novelty[i], rel=1e-4)
+
+
+def test_accept_accuracy_1_leaves_no_more_answers_ok(scans, calibrated_dir):
+    def statuses(*options):
+        result = invoke(scans, "--model", calibrated_dir, "--format", "jsonl", *options)
+        assert result.exit_code == 0, result.output
+        return [r["status"] for r in parse(result.stdout, "jsonl")]
+
+    default = statuses()
+    strict = statuses("--accept-accuracy", "1.0")
+    assert len(strict) == len(default) == len(good_files(scans))
+    assert strict.count("ok") <= default.count("ok")
+    # Only answers that were ok can stop being ok; unknown stays unknown.
+    for before, after in zip(default, strict):
+        assert after == before or (before, after) == ("ok", "uncertain")
+
+
+def test_confidence_and_unknown_rate_reach_the_model(
+    scans, calibrated_dir, monkeypatch
+):
+    from artmedium import MediumClassifier
+
+    seen = []
+    real = MediumClassifier.assess
+
+    def spy(self, X, **options):
+        seen.append(options)
+        return real(self, X, **options)
+
+    monkeypatch.setattr(MediumClassifier, "assess", spy)
+    result = invoke(scans, "--model", calibrated_dir, "--confidence", "0.8",
+                    "--unknown-rate", "0.2", "--accept-accuracy", "0.95")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert seen and all(
+        o == {"confidence": 0.8, "accept_accuracy": 0.95, "unknown_rate": 0.2}
+        for o in seen
+    )
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "jsonl"])
+def test_an_uncalibrated_model_prints_no_status(scans, model_dir, fmt):
+    result = invoke(scans, "--model", model_dir, "--format", fmt)
+    assert result.exit_code == 0, result.output
+    first = result.stdout.splitlines()[0]
+    assert "status" not in first and "candidates" not in first
+    assert "novelty" not in first
+
+
+@pytest.mark.parametrize(
+    "option", [["--accept-accuracy", "0.9"], ["--confidence", "0.8"],
+               ["--unknown-rate", "0.1"]],
+)  # fmt: skip
+def test_calibration_options_with_an_uncalibrated_model_exit_1(
+    scans, model_dir, option
+):
+    result = invoke(scans, "--model", model_dir, *option)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    name = option[0].lstrip("-").replace("-", "_")
+    assert f"{name} needs a calibrated model" in result.output
+    assert "not calibrated" in result.output
+    assert "calibration_size" in result.output
+
+
+def test_the_help_explains_status_and_candidates():
+    result = CliRunner().invoke(main, ["predict", "--help"], terminal_width=80)
+    text = " ".join(result.output.split())
+    assert "ok" in text and "uncertain" in text
+    assert "not one of the media I know" in text
+    assert "hold the true one with probability --confidence" in text
+    assert "coverage can be lower" in text
+    assert "prints no status" in text
+    assert "artmedium predict scans/ --accept-accuracy 0.95 --format csv" in text

@@ -327,3 +327,187 @@ def test_stacked_stars_follow_each_real_folder_once(tmp_path):
     thread.join(20)
     assert not thread.is_alive()
     assert {os.path.realpath(p) for p in out["r"]} == {str(level / "scan.jpg")}
+
+
+# ------------------------------------------------------------------ calibrated
+
+
+def fit_calibrated_classifier():
+    """A tiny classifier of two poster media with a calibration (issue #15).
+
+    30 images per class, so that the 18 held out give sets of one medium at
+    0.9 for most of the toy scans, and a rate high enough to leave a few
+    answers unsure after two epochs.
+    """
+    from artmedium import MediumClassifier
+    from test_persistence import TWO_MEDIA
+
+    X, y = make_toy_images(n_per_class=30, size=40)
+    return MediumClassifier(
+        backbone="simple_cnn",
+        weights=None,
+        image_size=32,
+        batch_size=8,
+        max_epochs=2,
+        lr=0.05,
+        calibration_size=0.3,
+        random_state=0,
+    ).fit(X, TWO_MEDIA[(y == "striped").astype(int)])
+
+
+@pytest.fixture(scope="module")
+def calibrated():
+    return fit_calibrated_classifier()
+
+
+ASSESSMENT = ("status", "candidates", "novelty")
+
+
+def test_a_calibrated_models_rows_carry_what_assess_gives(calibrated, files):
+    paths, _ = files
+    predictor = BatchPredictor(calibrated, top_k=2)
+    assert predictor.calibrated
+    rows = [r for b in predictor.predict_batches(paths, batch_size=2) for r in b]
+    answers = calibrated.assess(np.array(paths, dtype=object))
+    classes = list(calibrated.classes_)
+    for i, row in enumerate(rows):
+        assert row["status"] == answers.status[i]
+        assert row["novelty"] == pytest.approx(answers.novelty[i], rel=1e-4, abs=1e-6)
+        assert row["medium"] == answers.labels[i]
+        assert row["probability"] == pytest.approx(answers.proba[i].max(), abs=1e-6)
+        members = {classes[j] for j in np.flatnonzero(answers.sets[i])}
+        assert set(row["candidates"]) == members
+        # The set's media, most probable first; all of them media it knows.
+        p = dict(zip(classes, answers.proba[i]))
+        assert set(row["candidates"]) <= set(classes)
+        probs = [p[m] for m in row["candidates"]]
+        assert probs == sorted(probs, reverse=True)
+        assert row["top_k"][0]["probability"] == pytest.approx(p[row["medium"]])
+    assert {r["status"] for r in rows} <= {"ok", "uncertain", "unknown"}
+
+
+def test_a_calibrated_model_is_assessed_once_per_batch(calibrated, files, monkeypatch):
+    paths, _ = files
+    calls = []
+    real = type(calibrated).assess
+
+    def counted(self, X, **options):
+        calls.append((len(X), options))
+        return real(self, X, **options)
+
+    def forbidden(self, X):
+        raise AssertionError("assess gives the calibrated probabilities")
+
+    monkeypatch.setattr(type(calibrated), "assess", counted)
+    monkeypatch.setattr(type(calibrated), "predict_proba", forbidden)
+    rows = list(
+        predict_files(calibrated, paths, batch_size=2, confidence=0.8,
+                      accept_accuracy=0.95, unknown_rate=0.1)
+    )  # fmt: skip
+    assert len(rows) == 5
+    options = {"confidence": 0.8, "accept_accuracy": 0.95, "unknown_rate": 0.1}
+    assert calls == [(2, options), (2, options), (1, options)]
+
+
+def test_a_bad_file_gets_an_error_row_with_no_status(calibrated, files):
+    paths, broken = files
+    inputs = [paths[0], broken, *paths[1:3]]
+    rows = list(predict_files(calibrated, inputs, batch_size=2))
+    bad = rows[1]
+    assert bad["error"] and bad["medium"] is None
+    assert (bad["status"], bad["candidates"], bad["novelty"]) == (None, [], None)
+    for row in rows[:1] + rows[2:]:
+        assert row["error"] == ""
+        assert row["status"] in ("ok", "uncertain", "unknown")
+        assert isinstance(row["novelty"], float)
+    # Every row of a run has the same keys, in the same order.
+    assert len({tuple(r) for r in rows}) == 1
+
+
+def test_an_uncalibrated_models_rows_are_as_before(clf, files):
+    paths, broken = files
+    predictor = BatchPredictor(clf)
+    assert not predictor.calibrated
+    rows = list(predict_files(clf, [paths[0], broken]))
+    expected = ["path", "medium", "probability", "top_k", "tags",
+                "tag_probabilities", "error"]  # fmt: skip
+    assert [list(r) for r in rows] == [expected, expected]
+
+
+def test_a_higher_accept_accuracy_accepts_no_more_answers(calibrated, files):
+    paths, _ = files
+
+    def n_ok(**options):
+        rows = predict_files(calibrated, paths, **options)
+        return sum(r["status"] == "ok" for r in rows)
+
+    assert n_ok(accept_accuracy=1.0) <= n_ok()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"accept_accuracy": 0.9}, {"confidence": 0.8}, {"unknown_rate": 0.1}],
+)
+def test_calibration_options_need_a_calibrated_model(clf, options):
+    name = next(iter(options))
+    with pytest.raises(ValueError, match=f"{name} needs a calibrated model") as info:
+        BatchPredictor(clf, **options)
+    assert "not calibrated" in str(info.value)
+    assert "calibration_size" in str(info.value) and "calibrate(" in str(info.value)
+    # The defaults, given explicitly, change nothing and are accepted.
+    BatchPredictor(clf, confidence=0.9, accept_accuracy=None, unknown_rate=0.05)
+
+
+def test_a_tagger_has_no_calibration_to_use(files):
+    from artmedium import MediumTagger
+    from test_persistence import toy_embedder
+
+    X, _ = make_toy_images(n_per_class=4, size=40)
+    y = np.array([MEDIA[i % 2] for i in range(len(X))], dtype=object)
+    tagger = MediumTagger(embedder=toy_embedder(), random_state=0).fit(X, y)
+    assert not BatchPredictor(tagger).calibrated
+    with pytest.raises(ValueError, match="a MediumTagger has no calibration"):
+        BatchPredictor(tagger, accept_accuracy=0.9)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"confidence": 0}, r"confidence must be in \(0, 1\), got 0.0"),
+        ({"confidence": 1}, r"confidence must be in \(0, 1\)"),
+        ({"confidence": 1.5}, r"confidence must be in \(0, 1\)"),
+        ({"confidence": float("nan")}, r"confidence must be in \(0, 1\)"),
+        ({"confidence": "high"}, r"confidence must be a number in \(0, 1\)"),
+        ({"accept_accuracy": 0}, r"accept_accuracy must be in \(0, 1\]"),
+        ({"accept_accuracy": 1.01}, r"accept_accuracy must be in \(0, 1\]"),
+        ({"accept_accuracy": True}, r"accept_accuracy must be a number"),
+        ({"unknown_rate": 1}, r"unknown_rate must be in \[0, 1\)"),
+        ({"unknown_rate": -0.1}, r"unknown_rate must be in \[0, 1\)"),
+    ],
+)
+def test_calibration_options_are_checked(calibrated, options, message):
+    with pytest.raises(ValueError, match=message):
+        BatchPredictor(calibrated, **options)
+
+
+def test_the_limits_of_the_ranges_are_accepted(calibrated):
+    predictor = BatchPredictor(calibrated, accept_accuracy=1, unknown_rate=0)
+    assert (predictor.accept_accuracy, predictor.unknown_rate) == (1.0, 0.0)
+
+
+def test_a_saved_calibrated_model_gives_the_same_rows(calibrated, files, tmp_path):
+    paths, broken = files
+    folder = save_model(calibrated, tmp_path / "calibrated")
+    inputs = [*paths, broken]
+    loaded = list(predict_files(folder, inputs, top_k=2))
+    fresh = list(predict_files(calibrated, inputs, top_k=2))
+    assert BatchPredictor(folder).calibrated
+    for a, b in zip(loaded, fresh):
+        assert list(a) == list(b)
+        for key in ("path", "medium", "status", "candidates", "tags", "error"):
+            assert a[key] == b[key]
+        for key in ("probability", "novelty"):
+            if b["error"]:
+                assert a[key] is b[key] is None
+            else:
+                assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-7)

@@ -523,3 +523,194 @@ def test_replacing_an_output_keeps_its_permissions(tmp_path):
     out.commit()
     assert target.read_text() == "new\n"
     assert (target.stat().st_mode & 0o777) == 0o600
+
+
+# ------------------------------------------------------------------ status columns
+
+
+def status_row(path, status, candidates, medium=None, probability=0.9,
+               novelty=0.0123456789, alternatives=()):  # fmt: skip
+    """A calibrated model's row: ``table_row`` with status, candidates, novelty."""
+    medium = medium or (candidates[0] if candidates else "Etching on paper")
+    row = table_row(path, medium, probability, alternatives, MEDIA.get(medium, []))
+    return {**row, "status": status, "candidates": list(candidates),
+            "novelty": novelty}  # fmt: skip
+
+
+def status_error_row(path, error="not an image"):
+    return {**table_row(path, error=error), "status": None, "candidates": [],
+            "novelty": None}  # fmt: skip
+
+
+ETCHING, GRAPHITE, OIL = (
+    "Etching on paper",
+    "Graphite and watercolour on paper",
+    ("Oil paint on canvas"),
+)
+
+
+def test_csv_with_status_has_status_candidates_and_novelty_after_probability():
+    rows = [
+        status_row("a.jpg", "ok", [ETCHING]),
+        status_row("b.jpg", "uncertain", [GRAPHITE, "=evil;medium"], novelty=-1e-9),
+        status_row("c.jpg", "unknown", []),
+        status_error_row("d.jpg"),
+    ]
+    text = run_writer(CsvWriter(io.StringIO(), 1, ["etching"], with_status=True), rows)
+    header, *lines = list(csv.reader(io.StringIO(text)))
+    assert header[:7] == ["path", "medium", "probability", "status", "candidates",
+                          "novelty", "top1"]  # fmt: skip
+    cells = [dict(zip(header, line)) for line in lines]
+    assert [c["status"] for c in cells] == ["ok", "uncertain", "unknown", ""]
+    assert cells[0]["candidates"] == ETCHING
+    # Members joined by ";", each through text_cell; nothing starts a formula.
+    assert cells[1]["candidates"] == f"{GRAPHITE};=evil;medium"
+    assert cells[1]["candidates"] == text_cell(f"{GRAPHITE};=evil;medium")
+    assert cells[2]["candidates"] == "" and cells[3]["candidates"] == ""
+    assert cells[0]["novelty"] == "0.012346"
+    assert cells[1]["novelty"] == "0.000000"  # never "-0.000000", a formula
+    assert cells[3]["novelty"] == "" and cells[3]["error"] == "not an image"
+    for line in lines:
+        assert len(line) == len(header)
+        assert not any(cell.startswith(FORMULA_START) for cell in line)
+    # Without with_status, the columns of an uncalibrated model, unchanged.
+    plain = run_writer(CsvWriter(io.StringIO(), 1, ["etching"]), rows[:1])
+    assert "status" not in plain.splitlines()[0]
+
+
+def test_a_candidate_that_looks_like_a_formula_is_neutralised_in_csv():
+    rows = [status_row("a.jpg", "uncertain", ["=cmd|'/c calc'!A0", ETCHING])]
+    text = run_writer(CsvWriter(io.StringIO(), 1, [], with_status=True), rows)
+    _, line = list(csv.reader(io.StringIO(text)))
+    assert "'=cmd|'/c calc'!A0;Etching on paper" in line
+
+
+def status_table(rows, width=None, top_k=2, with_tags=True):
+    writer = TableWriter(io.StringIO(), top_k=top_k, with_tags=with_tags,
+                         with_status=True, paths=[r["path"] for r in rows],
+                         media=MEDIA, width=width)  # fmt: skip
+    writer.write(rows[:2])
+    writer.write(rows[2:])
+    writer.finish()
+    return writer.stream.getvalue().splitlines()
+
+
+STATUS_ROWS = [
+    status_row("a.jpg", "ok", [ETCHING], alternatives=[(OIL, 0.05)]),
+    status_row(
+        "b.jpg",
+        "uncertain",
+        [GRAPHITE, ETCHING],
+        probability=0.5,
+        alternatives=[(ETCHING, 0.4)],
+    ),  # fmt: skip
+    status_error_row("c.jpg", "not an image"),
+    status_row("d.jpg", "unknown", [], medium=OIL, alternatives=[(ETCHING, 0.1)]),
+]
+
+
+def test_the_table_shows_status_then_candidates_after_probability():
+    header, *lines = status_table(STATUS_ROWS)
+    assert header.split() == ["path", "medium", "probability", "status",
+                              "candidates", "tags", "alternatives"]  # fmt: skip
+    status, candidates = column_of(header, "status"), column_of(header, "candidates")
+    assert column_of(lines[0], "ok") == status
+    assert column_of(lines[1], "uncertain") == status
+    assert column_of(lines[3], "unknown") == status
+    assert lines[1][candidates:].startswith(f"{GRAPHITE} | {ETCHING}  ")
+    assert lines[0][candidates:].startswith(f"{ETCHING}  ")
+    # Columns after the candidates still line up (the widest set came first).
+    tags = column_of(header, "tags")
+    assert column_of(lines[0], "etching") == column_of(lines[1], "graphite") == tags
+    # An error row is as before: its path, then why, from the medium column on.
+    assert lines[2] == "c.jpg  error: not an image"
+    assert column_of(lines[2], "error") == column_of(header, "medium")
+
+
+def test_a_wide_terminal_shows_status_and_candidates_and_fits():
+    header, *lines = status_table(STATUS_ROWS, width=200)
+    assert header.split()[3:5] == ["status", "candidates"]
+    assert "tags" in header and "alternatives" in header
+    assert all(display_width(line) <= 199 for line in [header, *lines])
+    assert f"{GRAPHITE} | {ETCHING}" in lines[1]
+
+
+@pytest.mark.parametrize("width", [60, 80, 100])
+def test_a_narrow_terminal_drops_the_candidates_but_keeps_the_status(width):
+    rows = [{**r, "path": LONG_PATH.replace("N05412", str(i))}
+            for i, r in enumerate(STATUS_ROWS)]  # fmt: skip
+    header, *lines = status_table(rows, width=width)
+    assert all(display_width(line) <= width - 1 for line in [header, *lines])
+    assert "candidates" not in header and "tags" not in header
+    assert header.split()[1:4] == ["medium", "probability", "status"]
+    status = column_of(header, "status")
+    for line, row in zip(lines, rows):
+        if row["status"] is not None:  # whole, never cut
+            assert line[status:].split()[0] == row["status"]
+
+
+def test_the_candidates_come_before_the_tags_when_room_is_short():
+    # Room for the alternatives and the candidates, not for the tags too.
+    header, _, _ = status_table(STATUS_ROWS[:2], width=150)
+    assert "alternatives" in header and "candidates" in header
+    assert "tags" not in header
+
+
+def test_a_later_larger_set_is_cut_between_media_on_a_terminal():
+    rows = [
+        status_row("a.jpg", "ok", [ETCHING]),
+        status_row("b.jpg", "ok", [OIL]),
+        status_row("c.jpg", "uncertain", [OIL, ETCHING, GRAPHITE]),
+    ]
+    # Room for the widest medium alone (the first rows' sets are single).
+    header, *lines = status_table(rows, width=100, top_k=1, with_tags=False)
+    candidates = column_of(header, "candidates")
+    assert display_width(lines[2]) <= 99
+    assert lines[2][candidates:] == f"{OIL} | \u2026"
+    # No room for even one with the ellipsis: the medium is cut, not the sign.
+    rows[2]["candidates"] = [GRAPHITE, OIL]
+    _, _, _, line = status_table(rows, width=100, top_k=1, with_tags=False)
+    assert line[candidates:].endswith("\u2026 | \u2026")
+    assert display_width(line) <= 99
+    # Without a width the set is whole.
+    rows[2]["candidates"] = [OIL, ETCHING, GRAPHITE]
+    header, *lines = status_table(rows, top_k=1, with_tags=False)
+    assert lines[2].endswith(f"{OIL} | {ETCHING} | {GRAPHITE}")
+
+
+@st.composite
+def status_rows_and_tags(draw):
+    """Rows of a calibrated model: any status, any hostile candidates."""
+    rows, k, tag_names = draw(rows_and_tags())
+    for row in rows:
+        if row["error"]:
+            row.update(status=None, candidates=[], novelty=None)
+        else:
+            row.update(
+                status=draw(st.sampled_from(["ok", "uncertain", "unknown"])),
+                candidates=draw(st.lists(TEXT, max_size=3)),
+                novelty=draw(st.floats(0, 2)),
+            )
+    return rows, k, tag_names
+
+
+@settings(max_examples=100, deadline=None)
+@given(status_rows_and_tags(), st.one_of(st.none(), st.integers(1, 200)))
+def test_every_status_row_is_one_safe_line_that_fits(case, width):
+    rows, k, tag_names = case
+    writer = TableWriter(io.StringIO(), top_k=k, with_tags=bool(tag_names),
+                         with_status=True, paths=[r["path"] for r in rows],
+                         width=width)  # fmt: skip
+    lines = run_writer(writer, rows).split("\n")
+    assert len(lines) == len(rows) + 2 and lines[-1] == ""
+    for line in lines[:-1]:
+        if width is not None:
+            assert display_width(line) <= max(width - 1, 0)
+        assert not any(is_unsafe_char(c) for c in line)
+        assert not line.startswith(FORMULA_START)
+    text = run_writer(CsvWriter(io.StringIO(), k, tag_names, with_status=True), rows)
+    table = list(csv.reader(io.StringIO(text)))
+    for line, row in zip(table[1:], rows):
+        cells = dict(zip(table[0], line))
+        assert unescape(cells["candidates"]) == ";".join(row["candidates"])
+        assert not any(cell.startswith(FORMULA_START) for cell in line)

@@ -165,7 +165,17 @@ def json_text(value):
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def make_writer(fmt, stream, *, top_k, tag_names, paths=None, media=None, width=None):
+def make_writer(
+    fmt,
+    stream,
+    *,
+    top_k,
+    tag_names,
+    paths=None,
+    media=None,
+    width=None,
+    with_status=False,
+):
     """The writer of format ``fmt`` onto the text stream ``stream``.
 
     Parameters
@@ -180,13 +190,17 @@ def make_writer(fmt, stream, *, top_k, tag_names, paths=None, media=None, width=
         is shown when there are any).
     paths, media, width
         For the table only: see :class:`TableWriter`.
+    with_status : bool, default=False
+        The rows have ``status``, ``candidates`` and ``novelty`` (a calibrated
+        model's): csv columns after ``probability``, table columns ``status``
+        and ``candidates``. The json formats write the rows' keys as they are.
 
     Returns
     -------
     CsvWriter, JsonLinesWriter, JsonWriter or TableWriter
     """
     if fmt == "csv":
-        return CsvWriter(stream, top_k, tag_names)
+        return CsvWriter(stream, top_k, tag_names, with_status=with_status)
     if fmt == "jsonl":
         return JsonLinesWriter(stream)
     if fmt == "json":
@@ -196,6 +210,7 @@ def make_writer(fmt, stream, *, top_k, tag_names, paths=None, media=None, width=
             stream,
             top_k=top_k,
             with_tags=bool(tag_names),
+            with_status=with_status,
             paths=paths,
             media=media,
             width=width,
@@ -207,8 +222,18 @@ def _fmt(value, digits):
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def _not_negative(value):
+    """A distance that rounding made a hair below 0 (``-0.000000`` would start
+    a formula) is 0."""
+    return None if value is None else max(float(value), 0.0)
+
+
 class CsvWriter:
     """One line per row: top-k media and every tag probability in columns.
+
+    With ``with_status`` (rows of a calibrated model), ``status``,
+    ``candidates`` (the set's media joined by ``;``) and ``novelty`` follow
+    ``probability``; an error row leaves them empty.
 
     Every text cell (header, path, media, tags, error) goes through
     :func:`text_cell`; the numbers, which we write, are never negative.
@@ -217,9 +242,10 @@ class CsvWriter:
     escape anyway: one rule for csv and table.
     """
 
-    def __init__(self, stream, k, tag_names):
+    def __init__(self, stream, k, tag_names, *, with_status=False):
         self.k = k
         self.tag_names = tag_names
+        self.with_status = with_status
         # Every cell quoted: a spreadsheet reading with another separator (";" in
         # many locales) then cannot split a name into cells that start a
         # formula (OWASP's CSV injection advice, beside the leading quote).
@@ -228,6 +254,8 @@ class CsvWriter:
 
     def start(self):
         header = ["path", "medium", "probability"]
+        if self.with_status:
+            header += ["status", "candidates", "novelty"]
         for r in range(1, self.k + 1):
             header += [f"top{r}", f"top{r}_probability"]
         header += ["tags", *(f"tag:{t}" for t in self.tag_names), "error"]
@@ -240,6 +268,13 @@ class CsvWriter:
                 "" if row["medium"] is None else text_cell(str(row["medium"])),
                 _fmt(row["probability"], 6),
             ]
+            if self.with_status:
+                status = row.get("status")
+                line += [
+                    "" if status is None else text_cell(str(status)),
+                    text_cell(";".join(map(str, row.get("candidates") or []))),
+                    _fmt(_not_negative(row.get("novelty")), 6),
+                ]
             for r in range(self.k):
                 if r < len(row["top_k"]):
                     alt = row["top_k"][r]
@@ -339,6 +374,9 @@ def _cut(text, width, ellipsis, *, keep="start"):
 # on paper 0.296, …"), and a comfortable width (one or two media).
 _MIN_ALTERNATIVES = 28
 _ALTERNATIVES = 44
+# What a calibrated model's status can be (the column is as wide as the widest).
+_STATUSES = ("ok", "uncertain", "unknown")
+_CANDIDATE_SEPARATOR = " | "
 
 
 def _pad(text, width):
@@ -352,10 +390,20 @@ class TableWriter:
     (every input path, every medium the model can name and its tags), so rows
     streamed later line up with the first. Given a ``width`` (a terminal's),
     the table fits in it, as ``ls`` and ``git`` fit theirs: a long path loses
-    its start (``...ges/N05412_8.jpg``), the tags and then the alternatives are
-    left out when there is no room for them, and the alternatives are cut to
-    the room left. Without a width every cell is written whole. An unreadable
-    input's row shows ``error: <why>`` after its path.
+    its start (``...ges/N05412_8.jpg``), the tags, then the candidates, then
+    the alternatives are left out when there is no room for them, and the
+    alternatives are cut to the room left. Without a width every cell is
+    written whole. An unreadable input's row shows ``error: <why>`` after its
+    path.
+
+    With ``with_status`` (rows of a calibrated model), a ``status`` column
+    follows the probability, always shown and never cut, and a
+    ``candidates`` column follows it: the media of the row's set, most
+    probable first, joined by ``" | "``. A set can hold any of the media, so
+    its width comes from the widest medium and the sets of the first rows
+    (those given room on a terminal); with a ``width``, a longer set is cut
+    between media (``A | B | …``). Without a width it is whole, and only the
+    columns after it on that line move.
 
     Every cell goes through :func:`text_cell` before it is cut, so one row is
     one line, with no control character and no cell a spreadsheet would run;
@@ -369,6 +417,9 @@ class TableWriter:
         the first.
     with_tags : bool, default=False
         Show the tags column.
+    with_status : bool, default=False
+        Show the status and candidates columns (rows with ``status`` and
+        ``candidates``).
     paths : iterable of str, optional
         Every path the rows will have; otherwise the first batch sets the width.
     media : dict, optional
@@ -389,11 +440,20 @@ class TableWriter:
     """
 
     def __init__(
-        self, stream, *, top_k=1, with_tags=False, paths=None, media=None, width=None
+        self,
+        stream,
+        *,
+        top_k=1,
+        with_tags=False,
+        with_status=False,
+        paths=None,
+        media=None,
+        width=None,
     ):
         self.stream = stream
         self.top_k = top_k
         self.with_tags = with_tags
+        self.with_status = with_status
         self.paths = None if paths is None else list(paths)
         self.media = {} if media is None else dict(media)
         self.width = width
@@ -417,10 +477,13 @@ class TableWriter:
             (text_cell(str(a["medium"])), f"{a['probability']:.3f}")
             for a in row["top_k"][1:]
         ]
+        status = row.get("status")
         return {
             "path": text_cell(row["path"]),
             "medium": text_cell("" if row["medium"] is None else str(row["medium"])),
             "probability": _fmt(row["probability"], 3),
+            "status": "" if status is None else text_cell(str(status)),
+            "candidates": [text_cell(str(m)) for m in row.get("candidates") or []],
             "tags": text_cell(", ".join(row["tags"])),
             "alternatives": alternatives,
         }
@@ -447,40 +510,69 @@ class TableWriter:
             [text_cell(", ".join(t)) for t in self.media.values()]
             + [c["tags"] for c in cells if "tags" in c],
         )
+        # A set can hold any of the media: at least as wide as one alone, and
+        # as the sets of the first rows where there is room.
+        candidates = widest("candidates", [text_cell(str(m)) for m in self.media])
+        sets = [
+            _CANDIDATE_SEPARATOR.join(c["candidates"]) for c in cells if "medium" in c
+        ]
+        wanted = max(candidates, widest("candidates", sets))
+        status = widest("status", _STATUSES)
+        # The status is never left out: its columns (and a gap) count as fixed.
+        fixed = 2 + status if self.with_status else 0
         probability = len("probability")
         with_tags = self.with_tags
+        with_candidates = self.with_status
         with_alternatives = self.top_k > 1
         alternatives = None
         if self.width is not None:
             limit = self.width - 1
             # Always the path (at least its last 16 columns: a file name), the
-            # medium and its probability; the medium is cut only on a narrow
-            # terminal.
+            # medium, its probability and the status; the medium is cut only on
+            # a narrow terminal.
             least = min(path, 16)
-            medium = max(min(medium, limit - least - 4 - probability), 6)
-            room = limit - medium - probability - 4  # for the path and extras
+            medium = max(min(medium, limit - least - 4 - probability - fixed), 6)
+            room = limit - medium - probability - 4 - fixed  # path and extras
             # The path keeps half of that room when the extras want it. They
-            # come in order of use: the alternatives (the runner-up, news), then
-            # the tags (the medium's own, a repetition).
+            # come in order of use: the alternatives (the runner-up, news), the
+            # candidates (the medium again when the answer is sure), then the
+            # tags (the medium's own, a repetition).
             share = min(path, max(least, room // 2))
             room -= share
             with_alternatives = with_alternatives and room >= 2 + _MIN_ALTERNATIVES
             if with_alternatives:
                 room -= 2 + _MIN_ALTERNATIVES
+            with_candidates = with_candidates and room >= 2 + candidates
+            if with_candidates:
+                room -= 2 + candidates
             with_tags = with_tags and room >= 2 + tags
             if with_tags:
                 room -= 2 + tags
-            # What is left: a comfortable width for the alternatives, then the
-            # rest of the path, then all the rest to the alternatives.
+            # What is left: a comfortable width for the alternatives, the sets
+            # of the first rows whole, then the rest of the path, then all the
+            # rest to the last column.
             alternatives = _MIN_ALTERNATIVES
             if with_alternatives:
                 more = max(min(room, _ALTERNATIVES - _MIN_ALTERNATIVES), 0)
                 alternatives += more
                 room -= more
+            if with_candidates:
+                more = max(min(room, wanted - candidates), 0)
+                candidates += more
+                room -= more
             path = min(path, share + max(room, 0))
             room -= path - share
-            alternatives += max(room, 0)
+            if with_alternatives:
+                alternatives += max(room, 0)
+            elif with_candidates and not with_tags:
+                candidates += max(room, 0)
+        else:
+            candidates = wanted
         columns = [("path", path), ("medium", medium), ("probability", probability)]
+        if self.with_status:
+            columns.append(("status", status))
+        if with_candidates:
+            columns.append(("candidates", candidates))
         if with_tags:
             columns.append(("tags", tags))
         if with_alternatives:
@@ -503,8 +595,11 @@ class TableWriter:
                 parts.append(cells["error"])  # the rest of the line
                 break
             text = cells[name]
-            if not isinstance(text, str):  # the list of alternatives
-                text = self._alternatives(text, width)
+            if not isinstance(text, str):  # a list: candidates or alternatives
+                if name == "candidates":
+                    text = self._candidates(text, width)
+                else:
+                    text = self._alternatives(text, width)
             elif self.width is not None and i < last:
                 keep = "end" if name == "path" else "start"
                 text = _cut(text, width, self.ellipsis, keep=keep)
@@ -529,6 +624,21 @@ class TableWriter:
         medium, probability = items[0]
         tail = f" {probability}" + (f", {self.ellipsis}" if len(items) > 1 else "")
         return _cut(medium, width - display_width(tail), self.ellipsis) + tail
+
+    def _candidates(self, media, width):
+        """As many whole media as fit in ``width``, then an ellipsis.
+
+        When not even one fits with it, the first medium is cut.
+        """
+        text = _CANDIDATE_SEPARATOR.join(media)
+        if self.width is None or display_width(text) <= width:
+            return text
+        for n in range(len(media) - 1, 0, -1):
+            text = _CANDIDATE_SEPARATOR.join([*media[:n], self.ellipsis])
+            if display_width(text) <= width:
+                return text
+        tail = _CANDIDATE_SEPARATOR + self.ellipsis if len(media) > 1 else ""
+        return _cut(media[0], width - display_width(tail), self.ellipsis) + tail
 
     def finish(self):
         if self.columns is None:

@@ -11,6 +11,7 @@ writer streaming output per batch, or a worker of a distributed job, needs).
 
 import fnmatch
 import glob
+import numbers
 import os
 import re
 
@@ -42,6 +43,11 @@ IMAGE_EXTENSIONS = (
 )
 
 _ON_ERROR = ("skip", "fail")
+
+# The defaults of MediumClassifier.assess: an uncalibrated model may be given
+# these (they change nothing), never others.
+_CONFIDENCE = 0.9
+_UNKNOWN_RATE = 0.05
 
 # ------------------------------------------------------------------ inputs
 
@@ -263,16 +269,32 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _row(path, medium, probability, top_k, error=""):
-    return {
-        "path": path,
-        "medium": medium,
-        "probability": probability,
-        "top_k": top_k,
-        "tags": [],
-        "tag_probabilities": {},
-        "error": error,
-    }
+def _row(path, medium, probability, top_k, error="", assessment=None):
+    """A result dict; ``assessment`` (status, candidates, novelty) follows the
+    probability when the model is calibrated."""
+    row = {"path": path, "medium": medium, "probability": probability}
+    if assessment is not None:
+        row.update(assessment)
+    row.update(top_k=top_k, tags=[], tag_probabilities={}, error=error)
+    return row
+
+
+# What an error row of a calibrated predictor says about trust: nothing.
+_NO_ASSESSMENT = {"status": None, "candidates": [], "novelty": None}
+
+
+def _check_fraction(value, name, *, low_open, high_open):
+    """``value`` as a float in the interval from 0 to 1 (ends as told)."""
+    low, high = "(" if low_open else "[", ")" if high_open else "]"
+    interval = f"{low}0, 1{high}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
+    value = float(value)
+    below = value <= 0 if low_open else value < 0
+    above = value >= 1 if high_open else value > 1
+    if not np.isfinite(value) or below or above:
+        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+    return value
 
 
 def _batches(inputs, *, batch_size, workers, min_size, max_pixels):
@@ -307,6 +329,22 @@ def _batches(inputs, *, batch_size, workers, min_size, max_pixels):
         yield entries
 
 
+def _not_calibrated(model, asked):
+    """Why ``asked`` (option names) cannot apply to ``model``, and the way out."""
+    what = " and ".join(asked)
+    kind = type(model).__name__
+    if kind == "MediumClassifier":
+        why = "this model is not calibrated"
+        how = (
+            "fit a MediumClassifier with calibration_size (e.g. 0.2), or call "
+            "MediumClassifier.calibrate(X_held_out, y_held_out), and save it again"
+        )
+    else:
+        why = f"a {kind} has no calibration"
+        how = "use a MediumClassifier fitted with calibration_size (e.g. 0.2)"
+    return f"{what} needs a calibrated model, but {why}: {how}"
+
+
 class BatchPredictor:
     """Predict the medium of image files with a fitted model, batch by batch.
 
@@ -321,11 +359,29 @@ class BatchPredictor:
         classes, or of tag combinations for a tagger).
     tags : bool, default=True
         Report the media tags and their probabilities.
+    confidence : float in (0, 1), default=0.9
+        A calibrated classifier only: confidence level of the candidate sets
+        (see :meth:`MediumClassifier.assess
+        <artmedium.MediumClassifier.assess>`).
+    accept_accuracy : float in (0, 1] or None, default=None
+        A calibrated classifier only: call an answer ``"ok"`` only when its
+        probability reaches the threshold at which the calibration answers
+        were this accurate (as well as its set holding one medium). None: the
+        set alone decides.
+    unknown_rate : float in [0, 1), default=0.05
+        A calibrated classifier only: the share of calibration images (of the
+        known media) that would be marked ``"unknown"``.
 
     Attributes
     ----------
     model : MediumClassifier or MediumTagger
         The fitted model.
+    calibrated : bool
+        The model is a :class:`~artmedium.MediumClassifier` with a calibration
+        (``calibration_``): each result then has ``status``, ``candidates``
+        and ``novelty``, and its probabilities are calibrated.
+    confidence, accept_accuracy, unknown_rate
+        As given, checked.
     preprocessing : artmedium.io.Preprocessing
         How the model prepares images (gives the decode size).
     top_k : int
@@ -342,20 +398,43 @@ class BatchPredictor:
     Raises
     ------
     ValueError
-        The model was fitted on 2-D features and cannot read images.
+        The model was fitted on 2-D features and cannot read images;
+        ``confidence``, ``accept_accuracy`` or ``unknown_rate`` is out of its
+        range, or is set (``accept_accuracy``, or another value than the
+        default for the other two) for a model that is not calibrated.
 
     Examples
     --------
     See :func:`predict_files`, which wraps :meth:`predict_batches`.
     """
 
-    def __init__(self, model, *, top_k=3, tags=True):
+    def __init__(
+        self,
+        model,
+        *,
+        top_k=3,
+        tags=True,
+        confidence=_CONFIDENCE,
+        accept_accuracy=None,
+        unknown_rate=_UNKNOWN_RATE,
+    ):
         from sklearn.utils.validation import check_is_fitted
 
-        from artmedium.estimators import MediumTagger
+        from artmedium.estimators import MediumClassifier, MediumTagger
         from artmedium.vocabulary import POSTER_TAGS, tags_to_medium
 
         check_count(top_k, "top_k")
+        self.confidence = _check_fraction(
+            confidence, "confidence", low_open=True, high_open=True
+        )
+        if accept_accuracy is not None:
+            accept_accuracy = _check_fraction(
+                accept_accuracy, "accept_accuracy", low_open=True, high_open=False
+            )
+        self.accept_accuracy = accept_accuracy
+        self.unknown_rate = _check_fraction(
+            unknown_rate, "unknown_rate", low_open=False, high_open=True
+        )
         if isinstance(model, str | os.PathLike):
             from artmedium.persistence import load_model
 
@@ -370,6 +449,22 @@ class BatchPredictor:
         self.model = model
         self.preprocessing = prep
         self._is_tagger = isinstance(model, MediumTagger)
+        self.calibrated = (
+            isinstance(model, MediumClassifier)
+            and getattr(model, "calibration_", None) is not None
+        )
+        if not self.calibrated:
+            asked = [
+                name
+                for name, value, default in (
+                    ("confidence", self.confidence, _CONFIDENCE),
+                    ("accept_accuracy", self.accept_accuracy, None),
+                    ("unknown_rate", self.unknown_rate, _UNKNOWN_RATE),
+                )
+                if value != default
+            ]
+            if asked:
+                raise ValueError(_not_calibrated(model, asked))
         if self._is_tagger:
             self.tag_names = [str(t) for t in model.tag_names_]
             self._combinations = np.asarray(model.combinations_)
@@ -409,6 +504,10 @@ class BatchPredictor:
             self.tag_names = []
             self.implied_tags = {medium: [] for medium in self.implied_tags}
         self.top_k = min(top_k, n_choices)
+
+    def _error_row(self, path, error):
+        assessment = dict(_NO_ASSESSMENT) if self.calibrated else None
+        return _row(path, None, None, [], error=error, assessment=assessment)
 
     def predict_images(self, paths, images):
         """Result dicts for decoded images (what :func:`predict_files` yields).
@@ -476,7 +575,7 @@ class BatchPredictor:
             good = [(p, im) for p, im in entries if not isinstance(im, str)]
             predicted = iter(self._rows_or_errors(good))
             yield [
-                _row(path, None, None, [], error=item)
+                self._error_row(path, item)
                 if isinstance(item, str)
                 else next(predicted)
                 for path, item in entries
@@ -494,15 +593,26 @@ class BatchPredictor:
         except (ValueError, RuntimeError, MemoryError) as exc:
             if len(good) == 1:
                 (path, _), reason = good[0], str(exc).splitlines()[-1].strip()
-                return [_row(path, None, None, [], error=f"cannot predict: {reason}")]
+                return [self._error_row(path, f"cannot predict: {reason}")]
         # Which image failed? Each alone: the good ones keep their results.
         return [row for pair in good for row in self._rows_or_errors([pair])]
 
     def _classifier_rows(self, paths, images):
         from artmedium.estimators import class_tag_probabilities
 
-        proba = self.model.predict_proba(images)
-        order = np.argsort(-proba, axis=1, kind="stable")[:, : self.top_k]
+        if self.calibrated:
+            # One pass gives the calibrated probabilities and the rest.
+            answers = self.model.assess(
+                images,
+                confidence=self.confidence,
+                accept_accuracy=self.accept_accuracy,
+                unknown_rate=self.unknown_rate,
+            )
+            proba = np.asarray(answers.proba)
+        else:
+            proba = self.model.predict_proba(images)
+        ranking = np.argsort(-proba, axis=1, kind="stable")
+        order = ranking[:, : self.top_k]
         if self.tag_names:
             tag_proba = class_tag_probabilities(proba, list(self._classes))
             tag_proba = tag_proba[:, self._tag_columns]
@@ -512,7 +622,25 @@ class BatchPredictor:
                 {"medium": _plain(self._classes[j]), "probability": float(proba[i, j])}
                 for j in order[i]
             ]
-            row = _row(path, top[0]["medium"], top[0]["probability"], top)
+            assessment = None
+            if self.calibrated:
+                assessment = {
+                    "status": str(answers.status[i]),
+                    # The set's media, most probable first.
+                    "candidates": [
+                        _plain(self._classes[j])
+                        for j in ranking[i]
+                        if answers.sets[i, j]
+                    ],
+                    "novelty": float(answers.novelty[i]),
+                }
+            row = _row(
+                path,
+                top[0]["medium"],
+                top[0]["probability"],
+                top,
+                assessment=assessment,
+            )
             if self.tag_names:
                 row["tag_probabilities"] = {
                     t: float(p) for t, p in zip(self.tag_names, tag_proba[i])
@@ -565,6 +693,9 @@ def predict_files(
     *,
     top_k=3,
     tags=True,
+    confidence=_CONFIDENCE,
+    accept_accuracy=None,
+    unknown_rate=_UNKNOWN_RATE,
     batch_size=32,
     workers=2,
     on_error="skip",
@@ -586,6 +717,15 @@ def predict_files(
         How many most probable media to list per image.
     tags : bool, default=True
         Report the media tags and their probabilities.
+    confidence : float in (0, 1), default=0.9
+        A calibrated classifier only: confidence level of the candidate sets.
+    accept_accuracy : float in (0, 1] or None, default=None
+        A calibrated classifier only: ``"ok"`` also needs a probability at
+        least the threshold at which the calibration answers were this
+        accurate. None: an answer is ``"ok"`` when its set holds one medium.
+    unknown_rate : float in [0, 1), default=0.05
+        A calibrated classifier only: the share of calibration images (of the
+        known media) that would be marked ``"unknown"``.
     batch_size : int, default=32
         Images per forward pass.
     workers : int, default=2
@@ -611,6 +751,26 @@ def predict_files(
         one over it; both empty with ``tags=False``; ``error``, ``""`` when the
         image was read.
 
+        A calibrated classifier (``calibration_`` set: fitted with
+        ``calibration_size``, or after :meth:`MediumClassifier.calibrate
+        <artmedium.MediumClassifier.calibrate>`) gives calibrated
+        probabilities and three more keys, the same in every result (None,
+        ``[]`` and None for an error): ``status``, ``"ok"`` (an answer to
+        accept), ``"uncertain"`` (the candidates are not exactly one medium,
+        or, with ``accept_accuracy``, the probability is too low) or
+        ``"unknown"`` (unlike the media the model knows); ``candidates``, the
+        conformal prediction set, most probable first (it holds the true
+        medium with probability ``confidence`` for images like the
+        calibration images; less on new artists), maybe empty; ``novelty``,
+        how unlike the calibration images the image is. Other models give
+        none of the three.
+
+    Raises
+    ------
+    ValueError
+        A bad option (see :class:`BatchPredictor`), such as ``accept_accuracy``
+        for a model that is not calibrated.
+
     Examples
     --------
     >>> import os, tempfile
@@ -635,7 +795,14 @@ def predict_files(
     scan1.png True 2 ['canvas', 'graphite', 'oil paint'] ''
     scan2.png True 2 ['canvas', 'graphite', 'oil paint'] ''
     """
-    predictor = BatchPredictor(model, top_k=top_k, tags=tags)
+    predictor = BatchPredictor(
+        model,
+        top_k=top_k,
+        tags=tags,
+        confidence=confidence,
+        accept_accuracy=accept_accuracy,
+        unknown_rate=unknown_rate,
+    )
     for rows in predictor.predict_batches(
         inputs,
         batch_size=batch_size,

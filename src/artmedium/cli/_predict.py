@@ -193,6 +193,28 @@ def _write_predictions(predictor, inputs, writer, output, *, quiet, **options):
     help="Report the media tags and their probabilities.",
 )
 @click.option(
+    "--confidence",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.9,
+    show_default=True,
+    help="Confidence level of the candidate sets (calibrated models).",
+)
+@click.option(
+    "--accept-accuracy",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="With a value, status ok also requires at least the probability at "
+    "which the calibration answers were this accurate [default: none: accept "
+    "answers whose candidate set holds one medium].",
+)
+@click.option(
+    "--unknown-rate",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="Share of calibration images of the known media that would be marked unknown.",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(FORMATS),
@@ -248,6 +270,9 @@ def predict(
     recursive,
     top_k,
     tags,
+    confidence,
+    accept_accuracy,
+    unknown_rate,
     fmt,
     output,
     force,
@@ -263,8 +288,9 @@ def predict(
     .webp, .bmp and .gif files; subfolders with --recursive) and glob patterns,
     quoted or not ("scans/**/*.tif"). A file named explicitly is always tried.
     Results stream out in input order, one row per image: path, medium,
-    probability, the --top-k most probable media, the tags, the probability of
-    each tag (csv, jsonl, json) and an error (empty when the image was read).
+    probability, with a calibrated model its status and candidates, the
+    --top-k most probable media, the tags, the probability of each tag (csv,
+    jsonl, json) and an error (empty when the image was read).
 
     The tags are those of the medium shown ("Graphite and watercolour on
     paper": graphite, watercolour), so they always agree with it. A tag's
@@ -272,10 +298,27 @@ def predict(
     (for a model of media: the total probability of the media with that tag),
     so a tag of the medium shown can be under 0.5, and a tag it lacks over.
 
+    A calibrated model (a MediumClassifier fitted with calibration_size, or
+    calibrated with MediumClassifier.calibrate, then saved) gives calibrated
+    probabilities and says how far to trust each answer. Its rows have a
+    status: ok (an answer to accept: its candidates are that one medium, and
+    with --accept-accuracy its probability is high enough), uncertain (no
+    single medium stands out: several candidates or none, or a probability
+    under the --accept-accuracy threshold) or unknown (not one of the media I
+    know: the image is unlike all the calibration images; --unknown-rate sets
+    how often that is said of images of known media). The candidates (table,
+    csv, jsonl, json) are the media that hold the true one with probability
+    --confidence, for images like the calibration images; on new artists
+    coverage can be lower. Most probable first; none when no medium fits. csv,
+    jsonl and json also give each image's novelty (higher: stranger). A model
+    without calibration prints no status, and refuses --accept-accuracy,
+    --confidence and --unknown-rate.
+
     The table is for reading: on a terminal it fits the window, shortening
-    long paths from the left and leaving out the tags and alternatives when
-    they do not fit; elsewhere (a pipe, a file) cells are whole. For other
-    programs, use --format csv, jsonl or json.
+    long paths from the left and leaving out the tags, candidates and
+    alternatives when they do not fit (never the status); elsewhere (a pipe,
+    a file) cells are whole. For other programs, use --format csv, jsonl or
+    json.
 
     File names are written safely. In table and csv text cells (paths, media,
     tags, errors), control characters and the backslash become escapes
@@ -306,6 +349,7 @@ def predict(
       artmedium predict -r scans/ --format csv --output media.csv
       artmedium predict "scans/*.jpg" --format jsonl --top-k 5
       artmedium predict scan.tif --model my_model --no-tags
+      artmedium predict scans/ --accept-accuracy 0.95 --format csv -o media.csv
     """
     from artmedium._writers import make_writer
     from artmedium.inference import IMAGE_EXTENSIONS, BatchPredictor
@@ -322,7 +366,14 @@ def predict(
         )
     est = load_model_or_exit(model)
     try:
-        predictor = BatchPredictor(est, top_k=top_k, tags=tags)
+        predictor = BatchPredictor(
+            est,
+            top_k=top_k,
+            tags=tags,
+            confidence=confidence,
+            accept_accuracy=accept_accuracy,
+            unknown_rate=unknown_rate,
+        )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     # A table on a terminal fits its width; anywhere else its cells are whole.
@@ -341,6 +392,7 @@ def predict(
                     paths=[item.path for item in inputs],
                     media=predictor.implied_tags,
                     width=width,
+                    with_status=predictor.calibrated,
                 )
                 n_failed, fail_error = _write_predictions(
                     predictor,
