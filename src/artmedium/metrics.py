@@ -14,7 +14,14 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-__all__ = ["per_class_accuracy", "tag_report"]
+__all__ = [
+    "accepted_at_accuracy",
+    "expected_calibration_error",
+    "per_class_accuracy",
+    "reliability_display",
+    "risk_coverage_curve",
+    "tag_report",
+]
 
 
 def _as_matrix(Y, name):
@@ -164,3 +171,169 @@ def per_class_accuracy(y_true, y_pred, *, labels=None):
         "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
         "per_class": per_class,
     }
+
+
+def _top_label(y_true, proba, classes):
+    proba = np.asarray(proba, dtype=float)
+    if proba.ndim != 2:
+        raise ValueError(f"proba must be 2-D (n_samples, n_classes); got {proba.shape}")
+    y_true = np.asarray(y_true)
+    if len(y_true) != len(proba):
+        raise ValueError(
+            f"y_true has {len(y_true)} labels but proba has {len(proba)} rows"
+        )
+    if classes is None:
+        classes = np.arange(proba.shape[1])
+    classes = np.asarray(classes)
+    if len(classes) != proba.shape[1]:
+        raise ValueError(
+            f"{len(classes)} classes for {proba.shape[1]} columns of proba"
+        )
+    correct = classes[proba.argmax(axis=1)] == y_true
+    return correct, proba.max(axis=1)
+
+
+def expected_calibration_error(y_true, proba, *, classes=None, n_bins=15):
+    """Expected calibration error of the top class (equal-width bins).
+
+    The mean over bins of top probability of :math:`|accuracy - confidence|`,
+    weighted by the share of images in each bin (Guo et al., 2017): 0 when an
+    answer given with probability p is right a share p of the time.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels.
+    proba : array-like of shape (n_samples, n_classes)
+        Predicted probabilities, columns in the order of ``classes``.
+    classes : array-like of shape (n_classes,) or None, default=None
+        The label of each column (an estimator's ``classes_``); None: the
+        column indices.
+    n_bins : int, default=15
+        Equal-width bins of the top probability over [0, 1].
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from artmedium.metrics import expected_calibration_error
+    >>> proba = [[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.3, 0.7]]
+    >>> round(expected_calibration_error(["a", "a", "b", "b"], proba,
+    ...                                  classes=["a", "b"]), 3)
+    0.3
+    """
+    correct, confidence = _top_label(y_true, proba, classes)
+    bins = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+    error = 0.0
+    for b in np.unique(bins):
+        inside = bins == b
+        error += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
+    return float(error)
+
+
+def risk_coverage_curve(y_true, proba, *, classes=None):
+    """Accuracy of the accepted answers against the share accepted.
+
+    Answers are accepted from the most probable down: the ``k``-th point is
+    the ``k`` most confident answers (selective prediction). Ties in
+    probability enter together.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    proba : array-like of shape (n_samples, n_classes)
+    classes : array-like of shape (n_classes,) or None, default=None
+        As in :func:`expected_calibration_error`.
+
+    Returns
+    -------
+    coverage : ndarray
+        Share of the answers accepted, increasing to 1.
+    accuracy : ndarray
+        Accuracy of the accepted answers.
+    thresholds : ndarray
+        The lowest accepted top probability at each point.
+
+    Examples
+    --------
+    >>> from artmedium.metrics import risk_coverage_curve
+    >>> proba = [[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.3, 0.7]]
+    >>> coverage, accuracy, _ = risk_coverage_curve([0, 0, 1, 1], proba)
+    >>> coverage.tolist(), accuracy.round(2).tolist()
+    ([0.25, 0.5, 0.75, 1.0], [1.0, 1.0, 1.0, 0.75])
+    """
+    from artmedium.estimators._calibration import risk_coverage
+
+    return risk_coverage(*_top_label(y_true, proba, classes))
+
+
+def accepted_at_accuracy(y_true, proba, accuracy, *, classes=None):
+    """The largest share of answers whose most confident part is ``accuracy``
+    accurate, and the probability threshold that accepts it.
+
+    Parameters
+    ----------
+    y_true, proba, classes
+        As in :func:`risk_coverage_curve`.
+    accuracy : float
+        The accuracy the accepted answers must reach.
+
+    Returns
+    -------
+    coverage : float
+        0 when no share reaches ``accuracy``.
+    threshold : float
+        Accept answers with top probability at least this (above 1 when none).
+
+    Examples
+    --------
+    >>> from artmedium.metrics import accepted_at_accuracy
+    >>> proba = [[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.3, 0.7]]
+    >>> accepted_at_accuracy([0, 0, 1, 1], proba, 0.9)
+    (0.75, 0.7)
+    """
+    from artmedium.estimators._calibration import accepted_share
+
+    return accepted_share(*_top_label(y_true, proba, classes), accuracy)
+
+
+def reliability_display(y_true, proba, *, classes=None, n_bins=10, ax=None, name=None):
+    """Reliability diagram of the top class: scikit-learn's CalibrationDisplay.
+
+    Plots, per bin of top probability, the share of right answers against the
+    mean probability (the diagonal is perfect calibration), with the expected
+    calibration error in the legend. Needs matplotlib.
+
+    Parameters
+    ----------
+    y_true, proba, classes
+        As in :func:`expected_calibration_error`.
+    n_bins : int, default=10
+    ax : matplotlib Axes or None, default=None
+    name : str or None, default=None
+        Legend label (the ECE is appended).
+
+    Returns
+    -------
+    sklearn.calibration.CalibrationDisplay
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from artmedium.metrics import reliability_display
+    >>> proba = [[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.3, 0.7]]
+    >>> display = reliability_display([0, 0, 1, 1], proba, n_bins=5)
+    >>> display.ax_.get_xlabel()
+    'Mean predicted probability (Positive class: 1)'
+    """
+    from sklearn.calibration import CalibrationDisplay
+
+    correct, confidence = _top_label(y_true, proba, classes)
+    ece = expected_calibration_error(y_true, proba, classes=classes)
+    label = f"{name or 'top class'} (ECE {ece:.3f})"
+    return CalibrationDisplay.from_predictions(
+        correct.astype(int), confidence, n_bins=n_bins, ax=ax, name=label
+    )

@@ -20,6 +20,7 @@ saved model recomputes the same sets, thresholds and statuses after loading, for
 any confidence the caller asks.
 """
 
+import warnings
 from functools import cached_property
 
 import numpy as np
@@ -77,14 +78,17 @@ def fit_temperature(logits, labels):
     float
     """
     logits = np.asarray(logits, dtype=np.float64)
-    labels = np.asarray(labels)
-    n, n_classes = logits.shape
-    present = np.unique(labels)
-    if len(present) != n_classes:
-        raise ValueError(
-            f"the held-out labels cover {len(present)} of the {n_classes} "
-            "classes; temperature scaling needs them all"
-        )
+    labels = np.asarray(labels, dtype=np.int64)
+    n_classes = logits.shape[1]
+    weights = np.ones(len(labels))
+    # CalibratedClassifierCV reads the classes from the labels: a class no
+    # held-out image has gets one row of weight 0, which the loss ignores.
+    missing = np.setdiff1d(np.arange(n_classes), labels)
+    if len(missing):
+        logits = np.vstack([logits, np.zeros((len(missing), n_classes))])
+        labels = np.r_[labels, missing]
+        weights = np.r_[weights, np.zeros(len(missing))]
+    n = len(labels)
     frozen = FrozenEstimator(_LogitsAsInput(n_classes).fit(logits, labels))
     # The network is fitted and frozen: one "fold" predicting every row, so no
     # class needs a minimum count for cross-validation.
@@ -92,9 +96,34 @@ def fit_temperature(logits, labels):
     cal = CalibratedClassifierCV(
         frozen, method="temperature", cv=[(everything, everything)]
     )
-    cal.fit(logits, labels)
+    with warnings.catch_warnings():
+        # "sample weights will only be used for the calibration itself": the
+        # network is frozen, so that is exactly what is wanted.
+        warnings.filterwarnings("ignore", "Since FrozenEstimator", UserWarning)
+        cal.fit(logits, labels, sample_weight=weights)
     beta = float(cal.calibrated_classifiers_[0].calibrators[0].beta_)
     return 1.0 / beta
+
+
+def risk_coverage(correct, confidence):
+    """(coverage, accuracy, threshold) of accepting the most confident answers
+    first; equal confidences enter together (see
+    :func:`artmedium.metrics.risk_coverage_curve`)."""
+    order = np.argsort(-np.asarray(confidence), kind="stable")
+    confidence, correct = np.asarray(confidence)[order], np.asarray(correct)[order]
+    hits = np.cumsum(correct)
+    last = np.r_[np.flatnonzero(np.diff(confidence) != 0), len(confidence) - 1]
+    return (last + 1) / len(confidence), hits[last] / (last + 1), confidence[last]
+
+
+def accepted_share(correct, confidence, accuracy):
+    """The largest share reaching ``accuracy`` and its threshold (0 and a
+    threshold above 1 when none does)."""
+    coverage, hits, thresholds = risk_coverage(correct, confidence)
+    good = np.flatnonzero(hits >= accuracy)
+    if len(good) == 0:
+        return 0.0, float(np.nextafter(1.0, 2.0))
+    return float(coverage[good[-1]]), float(thresholds[good[-1]])
 
 
 def _unit(features):
@@ -201,14 +230,8 @@ class Calibration:
     def acceptance_threshold(self, accuracy):
         """Lowest top probability whose held-out answers at or above it are at
         least ``accuracy`` accurate (above 1, accepting nothing, when none are)."""
-        confidence = self._held_out["confidence"]
-        correct = self._held_out["correct"]
-        order = np.argsort(-confidence, kind="stable")
-        hits = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
-        good = np.flatnonzero(hits >= accuracy)
-        if len(good) == 0:
-            return float(np.nextafter(1.0, 2.0))
-        return float(confidence[order][good[-1]])
+        held_out = self._held_out
+        return accepted_share(held_out["correct"], held_out["confidence"], accuracy)[1]
 
     def novelty_scores(self, features):
         """Cosine distance to the k-th nearest held-out image (higher: stranger)."""

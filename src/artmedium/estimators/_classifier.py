@@ -456,21 +456,17 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
 
     def _calibration_split(self, y_enc, classes):
         """Stratified (fit rows, calibration rows) for ``calibration_size``."""
-        counts = np.bincount(y_enc, minlength=len(classes))
-        if counts.min() < 2:
-            rare = [str(c) for c, n in zip(classes, counts) if n < 2]
-            raise ValueError(
-                f"calibration_size={self.calibration_size} holds out images of "
-                "every class, so each class needs at least 2 images; these have "
-                f"1: {rare}."
-            )
+        # A class of one image keeps it for training: the calibration data
+        # then lacks that class, which temperature, sets and novelty allow.
+        alone = np.bincount(y_enc, minlength=len(classes))[y_enc] < 2
         try:
-            return train_test_split(
-                np.arange(len(y_enc)),
+            fit_rows, cal_rows = train_test_split(
+                np.flatnonzero(~alone),
                 test_size=self.calibration_size,
-                stratify=y_enc,
+                stratify=y_enc[~alone],
                 random_state=self._seed,
             )
+            return np.sort(np.r_[fit_rows, np.flatnonzero(alone)]), cal_rows
         except ValueError as exc:
             raise ValueError(
                 f"calibration_size={self.calibration_size} cannot hold out one "
@@ -494,7 +490,9 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
             Held-out images (or features), as for :meth:`fit`. A few hundred
             give stable sets and thresholds.
         y : array-like of shape (n_samples,)
-            Their labels; every class of ``classes_`` must occur.
+            Their labels, among ``classes_`` (each class should occur: the
+            sets and thresholds are only as good as the held-out images are
+            like the images to come).
 
         Returns
         -------
@@ -539,12 +537,6 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         return self._calibrate(X, self._label_encoder.transform(y))
 
     def _calibrate(self, X, y_enc):
-        missing = sorted(set(range(len(self.classes_))) - set(y_enc.tolist()))
-        if missing:
-            names = [str(self.classes_[i]) for i in missing]
-            raise ValueError(
-                f"the calibration images must include every class; none of {names}."
-            )
         features, logits = self._features_and_logits(X)
         self.calibration_ = Calibration(logits, y_enc, features)
         return self

@@ -1,0 +1,197 @@
+"""Honest answers (issue #15): calibration, conformal sets, acceptance, novelty.
+
+For each protocol a test part of the poster's ten classes is held out:
+
+* ``random``: a stratified 20 %;
+* ``artist``: one fold of ``StratifiedGroupKFold(5)`` grouped by artist (no
+  test artist is seen in training or calibration).
+
+The rest is split by ``MediumClassifier(calibration_size=0.25)`` itself into
+training (60 % of all) and calibration (20 %) images. On the test part it
+reports accuracy, the expected calibration error before and after temperature
+scaling, conformal coverage and mean set size at 90 %, the share of answers
+accepted at 95 % accuracy (the threshold chosen on the calibration images),
+and the AUROC of the novelty score (and, for comparison, of one minus the top
+probability) for images that are not artworks (``_nonartworks.py``) and for
+the Tate images whose medium is outside the ten, each against the test images.
+
+    python benchmarks/honest_answers.py               # the default recipe
+    python benchmarks/honest_answers.py --quick       # frozen Lite0, 1,200 images
+
+Prints one JSON object per protocol and writes them to
+``benchmarks/out/honest_answers.json``.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from _nonartworks import nonartworks
+from PIL import Image
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+
+from artmedium import MediumClassifier
+from artmedium.datasets import load_tate
+from artmedium.metrics import (
+    accepted_at_accuracy,
+    expected_calibration_error,
+    risk_coverage_curve,
+)
+from artmedium.recipes import DEFAULT_RECIPE, recipe
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+
+
+def split(protocol, y, groups, seed=0):
+    rows = np.arange(len(y))
+    if protocol == "random":
+        pool, test = train_test_split(
+            rows, test_size=0.2, stratify=y, random_state=seed
+        )
+        return pool, test
+    folds = StratifiedGroupKFold(5, shuffle=True, random_state=seed)
+    pool, test = next(folds.split(rows, y, groups))
+    return pool, test
+
+
+def auroc(inside, outside):
+    labels = np.r_[np.zeros(len(inside)), np.ones(len(outside))]
+    return float(roc_auc_score(labels, np.r_[inside, outside]))
+
+
+def run(protocol, data, args):
+    X, y, groups, others, strange = data
+    pool, test = split(protocol, y, groups)
+    params = recipe(args.recipe)
+    if args.quick:
+        params.update(max_epochs=min(params.get("max_epochs", 8), 3))
+    clf = MediumClassifier(
+        **params,
+        calibration_size=0.25,
+        memory=args.cache,
+        n_jobs=2,
+        random_state=0,
+    )
+    t0 = time.perf_counter()
+    clf.fit(X[pool], y[pool])
+    fit_s = time.perf_counter() - t0
+    y_test = y[test]
+    t0 = time.perf_counter()
+    answers = clf.assess(X[test], confidence=0.9, accept_accuracy=0.95)
+    raw = clf.decision_function(X[test])
+    uncalibrated = np.exp(raw - raw.max(axis=1, keepdims=True))
+    uncalibrated /= uncalibrated.sum(axis=1, keepdims=True)
+    other = clf.assess(others, confidence=0.9)
+    odd = clf.assess([im for _, im in strange], confidence=0.9)
+    predict_s = time.perf_counter() - t0
+    truth = np.searchsorted(clf.classes_, y_test)
+    rows = np.arange(len(test))
+    covered = answers.sets[rows, truth]
+    ok = answers.status == "ok"
+    coverage_95, _ = accepted_at_accuracy(
+        y_test, answers.proba, 0.95, classes=clf.classes_
+    )
+    cal = clf.calibration_
+    accepted = answers.proba.max(axis=1) >= answers.accept_threshold
+    curve = risk_coverage_curve(y_test, answers.proba, classes=clf.classes_)
+    kinds = sorted({name.split("/")[0] for name, _ in strange})
+    by_kind = {
+        kind: auroc(
+            answers.novelty,
+            odd.novelty[[n.split("/")[0] == kind for n, _ in strange]],
+        )
+        for kind in kinds
+    }
+    msp = 1 - answers.proba.max(axis=1)
+    return {
+        "protocol": protocol,
+        "recipe": args.recipe + (" (quick)" if args.quick else ""),
+        "n_train": int(len(pool) - len(cal.labels)),
+        "n_calibration": int(len(cal.labels)),
+        "n_test": int(len(test)),
+        "n_other_media": int(len(others)),
+        "n_nonartworks": len(strange),
+        "accuracy": float((answers.labels == y_test).mean()),
+        "temperature": cal.temperature,
+        "ece_before": expected_calibration_error(
+            y_test, uncalibrated, classes=clf.classes_
+        ),
+        "ece_after": expected_calibration_error(
+            y_test, answers.proba, classes=clf.classes_
+        ),
+        "coverage_90": float(covered.mean()),
+        "mean_set_size_90": float(answers.sets.sum(axis=1).mean()),
+        "empty_sets_90": float((answers.sets.sum(axis=1) == 0).mean()),
+        "accept_threshold_95": answers.accept_threshold,
+        "accepted_share_95": float(accepted.mean()),
+        "accepted_accuracy_95": float((answers.labels == y_test)[accepted].mean())
+        if accepted.any()
+        else None,
+        "oracle_share_95": coverage_95,
+        "status_ok": float(ok.mean()),
+        "status_ok_accuracy": float((answers.labels == y_test)[ok].mean())
+        if ok.any()
+        else None,
+        "status_unknown_test": float((answers.status == "unknown").mean()),
+        "status_unknown_other_media": float((other.status == "unknown").mean()),
+        "status_unknown_nonartworks": float((odd.status == "unknown").mean()),
+        "auroc_nonartworks": auroc(answers.novelty, odd.novelty),
+        "auroc_nonartworks_by_kind": by_kind,
+        "auroc_other_media": auroc(answers.novelty, other.novelty),
+        "auroc_nonartworks_msp": auroc(msp, 1 - odd.proba.max(axis=1)),
+        "auroc_other_media_msp": auroc(msp, 1 - other.proba.max(axis=1)),
+        "risk_coverage": {
+            "coverage": curve[0][:: max(1, len(curve[0]) // 20)].round(3).tolist(),
+            "accuracy": curve[1][:: max(1, len(curve[0]) // 20)].round(3).tolist(),
+        },
+        "fit_seconds": round(fit_s, 1),
+        "predict_seconds": round(predict_s, 1),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tate", default=os.environ.get("ARTMEDIUM_TATE_DIR"))
+    parser.add_argument("--recipe", default=DEFAULT_RECIPE)
+    parser.add_argument("--protocols", nargs="+", default=["random", "artist"])
+    parser.add_argument("--cache", default=str(OUT / "cache"))
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", default=str(OUT / "honest_answers.json"))
+    args = parser.parse_args(argv)
+    home = args.tate or str(HERE.parent.parent / "shared" / "data" / "tate")
+    if args.quick:
+        args.recipe = "lite0-frozen" if args.recipe == DEFAULT_RECIPE else args.recipe
+    ten = load_tate(data_home=home, classes="poster")
+    every = load_tate(data_home=home, classes=None)
+    known = set(np.asarray(ten.data).tolist())
+    others = np.array([p for p in every.data if p not in known], dtype=object)
+    X = np.asarray(ten.data, dtype=object)
+    y = np.asarray(ten.target, dtype=object)
+    groups = np.asarray(ten.groups, dtype=object)
+    if args.quick:
+        rows, _ = train_test_split(
+            np.arange(len(y)), train_size=1200, stratify=y, random_state=0
+        )
+        X, y, groups = X[rows], y[rows], groups[rows]
+        others = others[:: max(1, len(others) // 200)]
+    strange = [(n, Image.fromarray(a)) for n, a in nonartworks()]
+    results = []
+    for protocol in args.protocols:
+        result = run(protocol, (X, y, groups, others, strange), args)
+        print(json.dumps(result), flush=True)
+        results.append(result)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(args.out).with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=1))
+    os.replace(tmp, args.out)
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
