@@ -93,7 +93,12 @@ def recipe_from(args):
 
 
 def make_classifier(recipe, args):
-    return MediumClassifier(**recipe, memory=args.cache, n_jobs=args.n_jobs)
+    return MediumClassifier(
+        **recipe,
+        calibration_size=args.calibration_size,
+        memory=args.cache,
+        n_jobs=args.n_jobs,
+    )
 
 
 def evaluate(split, recipe, args, X, y, groups, labels):
@@ -144,6 +149,85 @@ def _trained(recipe):
     if freeze == "none":
         return "trained whole"
     return f"the last {freeze} stages and a linear head fine-tuned"
+
+
+def honest_section(metadata):
+    """The card's "Honest answers" section (calibration, sets, statuses)."""
+    cal = metadata.get("calibration")
+    if not cal:
+        return []
+    pct = f"{100 * cal['n_images'] / metadata['training_data']['n_images']:.0f} %"
+    lines = [
+        "## Honest answers",
+        "",
+        f"{cal['n_images']} images (a stratified {pct} of the "
+        f"{metadata['training_data']['n_images']}) were held out of training to "
+        "calibrate the answers: a temperature of "
+        f"{cal['temperature']:.2f} for the probabilities, conformal prediction "
+        "sets (`candidates`), the acceptance threshold of `--accept-accuracy` and "
+        "the novelty score behind `unknown`. Each answer of `artmedium predict` "
+        "gets a status:",
+        "",
+        "- `ok`: its candidate set at `--confidence` (0.9) holds this one medium "
+        "(and, with `--accept-accuracy A`, its probability reaches the threshold "
+        "at which the held-out answers were A accurate);",
+        "- `uncertain`: several candidates, or none, or below that threshold: "
+        "check it;",
+        "- `unknown`: the image is unlike the calibration images of all ten media "
+        "(a novelty score above all but `--unknown-rate`, 5 %, of theirs): not "
+        "one of the media the model knows, or not an artwork.",
+        "",
+    ]
+    runs = cal.get("held_out_evaluation") or []
+    if runs:
+        lines += [
+            "Measured by `benchmarks/honest_answers.py` on test images never "
+            "used in training or calibration (one split per protocol: 60 % "
+            "training, 20 % calibration, 20 % test for the random split; for the "
+            "artist split the test part is one fold of artists grouped out, the "
+            "rest split 75/25):",
+            "",
+            "| | random split | unseen artists |",
+            "|---|---|---|",
+        ]
+        by = {r["protocol"]: r for r in runs}
+        rows = [
+            ("accuracy", "accuracy", _pct),
+            ("ECE before calibration", "ece_before", lambda v: f"{v:.3f}"),
+            ("ECE after calibration", "ece_after", lambda v: f"{v:.3f}"),
+            ("coverage of the 90 % sets", "coverage_90", _pct),
+            ("mean set size at 90 %", "mean_set_size_90", lambda v: f"{v:.2f}"),
+            ("answers accepted at 95 % accuracy", "accepted_share_95", _pct),
+            ("accuracy of those accepted", "accepted_accuracy_95", _pct),
+            ("status ok (0.9 sets)", "status_ok", _pct),
+            ("accuracy of status ok", "status_ok_accuracy", _pct),
+            ("AUROC of unknown: not artworks", "auroc_nonartworks", _auc),
+            ("AUROC of unknown: Tate media outside the ten", "auroc_other_media", _auc),
+            ("marked unknown: test images", "status_unknown_test", _pct),
+            ("marked unknown: not artworks", "status_unknown_nonartworks", _pct),
+            ("marked unknown: other Tate media", "status_unknown_other_media", _pct),
+        ]
+        for label, key, fmt in rows:
+            cells = []
+            for protocol in ("random", "artist"):
+                value = by.get(protocol, {}).get(key)
+                cells.append("n/a" if value is None else fmt(value))
+            lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+        lines += [
+            "",
+            "On unseen artists the images are no longer exchangeable with the "
+            "calibration images, so the sets' coverage guarantee does not hold "
+            "there; the sets grow and far fewer answers are `ok`, which is the "
+            "honest response. Not artworks are solid colours, noise, rendered "
+            "text, gradients, patterns and photographs (`benchmarks/"
+            "_nonartworks.py`).",
+            "",
+        ]
+    return lines
+
+
+def _auc(value):
+    return f"{value:.3f}"
 
 
 def model_card(metadata):
@@ -203,7 +287,7 @@ def model_card(metadata):
         json.dumps(recipe, indent=2),
         "```",
         "",
-        f"Final training on all images took {metadata['training_seconds']:.0f} s on "
+        f"Final training took {metadata['training_seconds']:.0f} s on "
         f"this machine ({machine['cpu_count']} CPU cores, {machine['torch_threads']} "
         f"torch threads, {machine['gpu']}, {machine['platform']}).",
         "",
@@ -270,21 +354,24 @@ def model_card(metadata):
                 f"{_pct(stab['half'])} | {_pct(stab['rot2'])} |",
                 "",
             ]
+    lines += honest_section(metadata)
     lines += [
         "## Intended use",
         "",
         "A first suggestion of the medium of digitised artworks on paper and "
         "canvas, to speed up cataloguing and to find records worth checking. A "
-        "person confirms every label; the probability and the top alternatives "
-        "say how sure the model is.",
+        "person confirms every label; the status, the candidates and the "
+        "calibrated probability say how far to trust it.",
         "",
         "## Limits",
         "",
         "- Trained on Tate thumbnails only (small JPEGs, mostly British art, "
         "museum photography); scans from other sources, resolutions or lighting "
         "may do worse.",
-        "- It only knows these ten classes: any other medium (gouache, chalk, "
-        "photographs, sculpture...) is forced into one of them.",
+        "- It only knows these ten classes. An image unlike all of them is "
+        "marked `unknown` (not one of the media it knows), but a medium close to "
+        "one of the ten (gouache, chalk, aquatint, other inks) often is not: "
+        "its answer is then one of the ten, usually with status `uncertain`.",
         "- The graphite class is dominated by Turner's sketchbooks, so it partly "
         "learned Turner; graphite by other artists is recognised less well.",
         "- Closely related processes (engraving vs line engraving, etching vs "
@@ -344,7 +431,19 @@ def main(argv=None):
         "--stability", type=int, default=400, metavar="N", help="0 to skip"
     )
     parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument(
+        "--calibration-size",
+        type=float,
+        default=0.2,
+        help="share held out of training to calibrate the answers (0: none)",
+    )
+    parser.add_argument(
+        "--honest-answers",
+        default=str(HERE / "out" / "honest_answers.json"),
+        help="results of benchmarks/honest_answers.py for the card (if present)",
+    )
     args = parser.parse_args(argv)
+    args.calibration_size = args.calibration_size or None
 
     tate = Path(args.tate) if args.tate else DEFAULT_TATE
     bunch = load_tate(data_home=tate, classes="poster")
@@ -385,7 +484,14 @@ def main(argv=None):
     start = time.perf_counter()
     clf.fit(X, y, sample_weight=weight)
     training_seconds = time.perf_counter() - start
-    print(f"final model trained on {len(y)} images in {training_seconds:.0f} s")
+    n_cal = 0 if clf.calibration_ is None else len(clf.calibration_.labels)
+    print(
+        f"final model trained on {len(y) - n_cal} images, calibrated on {n_cal}, "
+        f"in {training_seconds:.0f} s"
+    )
+    honest = None
+    if clf.calibration_ is not None and Path(args.honest_answers).is_file():
+        honest = json.loads(Path(args.honest_answers).read_text())
 
     names, counts = np.unique(y, return_counts=True)
     order = np.argsort(-counts, kind="stable")
@@ -400,6 +506,13 @@ def main(argv=None):
         },
         "recipe": params,
         "sample_weight": args.balance,
+        "calibration": None
+        if clf.calibration_ is None
+        else {
+            "n_images": n_cal,
+            "temperature": round(clf.calibration_.temperature, 4),
+            "held_out_evaluation": honest,
+        },
         "metrics": metrics,
         "training_seconds": round(training_seconds, 1),
         "machine": {

@@ -94,6 +94,27 @@ def test_info_summarises_the_default_model_card(tmp_path, monkeypatch):
     ):
         assert text in line
     assert "Etching on paper; Oil paint on canvas" in result.output
+    assert "answers: not calibrated" in result.output
+
+
+def test_info_says_what_a_calibrated_default_models_statuses_mean(
+    tmp_path, monkeypatch
+):
+    import numpy as np
+
+    import artmedium.pretrained
+    from artmedium import MediumClassifier
+    from artmedium.persistence import save_model
+
+    X = np.r_[np.zeros((10, 2)), np.ones((10, 2))]
+    y = ["Etching on paper"] * 10 + ["Oil paint on canvas"] * 10
+    clf = MediumClassifier(max_epochs=1, calibration_size=0.4, random_state=0)
+    path = save_model(clf.fit(X, y), tmp_path / "m", metadata={"name": "tate10"})
+    monkeypatch.setattr(artmedium.pretrained, "DEFAULT_MODEL_DIR", path)
+    result = CliRunner().invoke(main, ["info"])
+    assert result.exit_code == 0, result.output
+    assert "answers: calibrated on 8 held-out images" in result.output
+    assert "unknown: not one of these media, or not an artwork" in result.output
 
 
 @pytest.mark.parametrize(

@@ -849,7 +849,9 @@ def default_model_summary():
     dict or None
         ``name``, ``estimator``, ``backbone``, ``classes``, ``tag_names``,
         ``accuracy``, ``balanced_accuracy`` and ``artist_accuracy`` (None
-        where not recorded), ``weights_bytes``; None when no model is installed.
+        where not recorded), ``weights_bytes``, and ``calibration_images``
+        (how many held-out images calibrated its answers; None when it is not
+        calibrated); None when no model is installed.
 
     Examples
     --------
@@ -875,4 +877,13 @@ def default_model_summary():
         "balanced_accuracy": held_out.get("balanced_accuracy"),
         "artist_accuracy": artist.get("accuracy"),
         "weights_bytes": info["weights"].get("bytes"),
+        "calibration_images": _calibration_images(info),
     }
+
+
+def _calibration_images(info):
+    """Held-out images behind a classifier's calibration, from its sidecar."""
+    calibration = (info.get("state") or {}).get("calibration")
+    if isinstance(calibration, dict) and isinstance(calibration.get("n_samples"), int):
+        return calibration["n_samples"]
+    return None

@@ -97,3 +97,23 @@ def info():
         click.echo(f"{key:<{width}}  {value}")
     if summary is not None:
         click.echo(f"{'':<{width}}  classes: {'; '.join(summary['classes'])}")
+        click.echo(f"{'':<{width}}  {answers_line(summary)}")
+
+
+def answers_line(summary):
+    """What the default model's answers say about trust, in one line.
+
+    Examples
+    --------
+    >>> answers_line({"calibration_images": None})
+    'answers: not calibrated (no status; any image gets one of the classes)'
+    >>> print(answers_line({"calibration_images": 796}))  # doctest: +ELLIPSIS
+    answers: calibrated on 796 held-out images; status ok, uncertain or unknown ...
+    """
+    n = summary.get("calibration_images")
+    if not n:
+        return "answers: not calibrated (no status; any image gets one of the classes)"
+    return (
+        f"answers: calibrated on {n} held-out images; status ok, uncertain or "
+        "unknown (unknown: not one of these media, or not an artwork)"
+    )
