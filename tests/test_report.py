@@ -115,7 +115,12 @@ def test_classifier_report_writes_its_files(clf, toy, tmp_path):
     X, y = toy
     out = tmp_path / "report"
     report = evaluation_report(clf, X, y, out_dir=out, k=4)
-    names = {"confusion_matrix.png", "per_class_accuracy.png", "top_losses.png"}
+    names = {
+        "confusion_matrix.png",
+        "per_class_accuracy.png",
+        "reliability.png",
+        "top_losses.png",
+    }
     assert set(report["files"]) == names | {"report.json"}
     assert sorted(p.name for p in out.iterdir()) == sorted(report["files"])  # no tmp
     for name in names:
@@ -153,6 +158,45 @@ def test_report_of_any_classifier_on_features(tmp_path):
     report = evaluation_report(LogisticRegression().fit(X, y), X, y, out_dir=tmp_path)
     assert "top_losses.png" not in report["files"]  # no images to show
     assert (tmp_path / "per_class_accuracy.png").is_file()
+
+
+def test_report_gives_calibration_error_and_a_risk_coverage_curve():
+    from artmedium.metrics import expected_calibration_error
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 3))
+    y = np.where(X[:, 0] + rng.normal(0, 0.5, 200) > 0, "oil", "ink")
+    lr = LogisticRegression().fit(X, y)
+    cal = evaluation_report(lr, X, y)["calibration"]
+    assert cal["ece"] == pytest.approx(
+        expected_calibration_error(y, lr.predict_proba(X), classes=lr.classes_)
+    )
+    assert cal["calibrated"] is False and "status" not in cal
+    coverage, accuracy = (
+        cal["risk_coverage"]["coverage"],
+        cal["risk_coverage"]["accuracy"],
+    )
+    assert coverage == sorted(coverage) and coverage[-1] == 1.0
+    assert accuracy[-1] == pytest.approx(accuracy_score(y, lr.predict(X)), abs=1e-4)
+    assert accuracy[0] >= accuracy[-1]
+
+
+def test_report_of_a_calibrated_classifier_gives_its_sets_and_statuses():
+    from artmedium import MediumClassifier
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 3))
+    y = np.where(X[:, 0] + rng.normal(0, 0.5, 300) > 0, "oil", "ink")
+    clf = MediumClassifier(
+        lr=0.1, max_epochs=10, calibration_size=0.4, random_state=0
+    ).fit(X, y)
+    cal = evaluation_report(clf, X, y)["calibration"]
+    answers = clf.assess(X, confidence=0.9, accept_accuracy=0.95)
+    assert cal["calibrated"] is True
+    assert cal["status"]["ok"] == pytest.approx(np.mean(answers.status == "ok"))
+    assert sum(cal["status"].values()) == pytest.approx(1.0)
+    assert 0.8 <= cal["coverage"] <= 1.0 and cal["mean_set_size"] >= 0
+    assert cal["accepted_at_95"]["threshold"] == answers.accept_threshold
 
 
 def test_tagger_report(toy, tmp_path):

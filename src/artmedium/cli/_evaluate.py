@@ -32,6 +32,26 @@ def _echo_scores(per, *, with_support):
         click.echo(f"  {label:<{width}}  {scores['accuracy']:.3f}{support}")
 
 
+def _echo_calibration(cal):
+    click.echo(f"expected calibration error: {cal['ece']:.4f}")
+    click.echo(
+        f"answers accepted at 95 % accuracy: {100 * cal['share_at_95_accuracy']:.1f} %"
+        " (most confident first; the curve is in the report)"
+    )
+    if not cal["calibrated"]:
+        return
+    status = ", ".join(f"{k} {100 * v:.1f} %" for k, v in cal["status"].items())
+    click.echo(
+        f"90 % candidate sets: coverage {100 * cal['coverage']:.1f} %, "
+        f"mean size {cal['mean_set_size']:.2f}"
+    )
+    ok = cal["accuracy_of_ok"]
+    click.echo(
+        f"status: {status}"
+        + ("" if ok is None else f"; accuracy of ok {100 * ok:.1f} %")
+    )
+
+
 @click.command()
 @click.argument("model")
 @click.argument("data", type=click.Path(exists=True, path_type=Path))
@@ -99,9 +119,13 @@ def evaluate(
 
     MODEL is a saved model folder, or 'default' for the embedded model. DATA is
     a Tate folder or a CSV file with a header row path,label. Prints accuracy,
-    balanced accuracy and per-class accuracy (a tagger: exact match, Hamming
-    loss and per-tag accuracy); with --out, also writes the figures and
-    report.json there.
+    balanced accuracy, per-class accuracy, the expected calibration error and
+    the share of answers that can be accepted at 95 % accuracy; for a
+    calibrated model also the coverage and size of its 90 % candidate sets and
+    the share of each status (a tagger: exact match, Hamming loss and per-tag
+    accuracy). With --out, also writes the figures (confusion matrix,
+    per-class accuracy, reliability diagram, top losses) and report.json
+    there, with the risk-coverage curve.
 
     With --cv N, MODEL is not scored as fitted: its configuration is refitted
     on each of N stratified folds and scored on the rest, and the report gives
@@ -174,6 +198,7 @@ def evaluate(
         click.echo(f"balanced accuracy: {report['balanced_accuracy']:.4f}")
         click.echo("per-class accuracy:")
         _echo_scores(report.get("per_class", {}), with_support=True)
+        _echo_calibration(report["calibration"])
     else:
         click.echo(f"exact match: {report['exact_match']:.4f}")
         click.echo(f"hamming loss: {report['hamming_loss']:.4f}")

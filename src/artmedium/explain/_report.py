@@ -10,8 +10,16 @@ from sklearn.utils.validation import check_is_fitted
 
 from artmedium._files import atomic_write
 from artmedium._inputs import IMAGES, as_tag_matrix, parse_X
+from artmedium.estimators._calibration import STATUSES
 from artmedium.explain._analysis import losses_from_proba, most_confused_pairs
-from artmedium.metrics import per_class_accuracy, tag_report
+from artmedium.metrics import (
+    accepted_at_accuracy,
+    expected_calibration_error,
+    per_class_accuracy,
+    reliability_display,
+    risk_coverage_curve,
+    tag_report,
+)
 from artmedium.vocabulary import tags_to_medium
 
 NO_MEDIUM = "(no medium tag)"
@@ -58,7 +66,12 @@ def _check_y(y, n, name="y"):
 
 def _classifier_report(estimator, X, y, *, labels, k):
     classes = np.asarray(estimator.classes_)
-    proba = np.asarray(estimator.predict_proba(X))
+    answers = None
+    if getattr(estimator, "calibration_", None) is not None:
+        answers = estimator.assess(X, confidence=0.9, accept_accuracy=0.95)
+        proba = answers.proba
+    else:
+        proba = np.asarray(estimator.predict_proba(X))
     y = _check_y(y, len(proba))
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D labels for a classifier; got shape {y.shape}")
@@ -83,6 +96,7 @@ def _classifier_report(estimator, X, y, *, labels, k):
             for t, p, c in most_confused_pairs(y, y_pred, k=5, labels=labels)
         ],
         "top_losses": losses[:k],
+        "calibration": _calibration_report(y, proba, classes, answers),
     }
     figures = {
         "confusion_matrix.png": lambda: _plots().plot_confusion_matrix(
@@ -92,11 +106,48 @@ def _classifier_report(estimator, X, y, *, labels, k):
             y, y_pred, labels=labels
         ),
     }
+    figures["reliability.png"] = lambda: (
+        reliability_display(y, proba, classes=classes).figure_
+    )
     if parse_X(X).kind == IMAGES:
         figures["top_losses.png"] = lambda: _plots().plot_top_losses(
             estimator, X, y, k=k, losses=losses[:k]
         )
     return report, figures
+
+
+def _calibration_report(y, proba, classes, answers):
+    """ECE, a risk-coverage curve, and (calibrated models) sets and statuses."""
+    coverage, accuracy, _ = risk_coverage_curve(y, proba, classes=classes)
+    step = max(1, len(coverage) // 20)
+    share, threshold = accepted_at_accuracy(y, proba, 0.95, classes=classes)
+    report = {
+        "ece": expected_calibration_error(y, proba, classes=classes),
+        "risk_coverage": {
+            "coverage": np.r_[coverage[::step], coverage[-1]].round(4).tolist(),
+            "accuracy": np.r_[accuracy[::step], accuracy[-1]].round(4).tolist(),
+        },
+        "share_at_95_accuracy": share,
+        "calibrated": answers is not None,
+    }
+    if answers is not None:
+        truth = np.searchsorted(classes, y)
+        rows = np.arange(len(y))
+        status = np.asarray(answers.status)
+        ok = status == "ok"
+        ok_accuracy = float((answers.labels == y)[ok].mean()) if ok.any() else None
+        report.update(
+            confidence=0.9,
+            coverage=float(answers.sets[rows, truth].mean()),
+            mean_set_size=float(answers.sets.sum(axis=1).mean()),
+            status={s: float((status == s).mean()) for s in STATUSES},
+            accuracy_of_ok=ok_accuracy,
+            accepted_at_95={
+                "threshold": answers.accept_threshold,
+                "share": float((proba.max(axis=1) >= answers.accept_threshold).mean()),
+            },
+        )
+    return report
 
 
 def _media_of(Y, names):
@@ -187,8 +238,9 @@ def evaluation_report(estimator, X, y, *, out_dir=None, labels=None, k=8):
     out_dir : str or path-like, optional
         Folder (created if needed) where the figures and ``report.json`` are
         written, each atomically: ``confusion_matrix.png`` (normalised over true
-        labels), ``per_class_accuracy.png`` and ``top_losses.png`` (with
-        saliency; images only) for a classifier; ``per_tag_accuracy.png`` and
+        labels), ``per_class_accuracy.png``, ``reliability.png`` (reliability
+        diagram of the top class) and ``top_losses.png`` (with saliency; images
+        only) for a classifier; ``per_tag_accuracy.png`` and
         ``confusion_matrix.png`` (of the media the tags compose) for a tagger.
         Figures need matplotlib (``pip install "artmedium[plot]"``).
     labels : sequence, optional
@@ -203,7 +255,13 @@ def evaluation_report(estimator, X, y, *, out_dir=None, labels=None, k=8):
         JSON-safe (what ``report.json`` holds). A classifier's: ``accuracy``,
         ``balanced_accuracy``, ``per_class`` (label -> accuracy and support),
         ``labels`` and ``confusion_matrix`` (counts, rows true, columns
-        predicted), ``most_confused`` (five pairs) and ``top_losses``. A
+        predicted), ``most_confused`` (five pairs), ``top_losses`` and
+        ``calibration``: the expected calibration error (``ece``), a
+        risk-coverage curve (accuracy of the most confident answers against
+        their share), the share answerable at 95 % accuracy and, for a
+        calibrated :class:`~artmedium.MediumClassifier`, the coverage and mean
+        size of its 90 % prediction sets, the share of each status, the
+        accuracy of the ``"ok"`` answers and the 95 % acceptance threshold. A
         tagger's: ``exact_match``, ``hamming_loss``, ``medium_accuracy``,
         ``per_tag`` (see :func:`artmedium.metrics.tag_report`), ``labels``,
         ``confusion_matrix`` and ``most_confused`` over the composed media.
