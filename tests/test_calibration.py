@@ -316,3 +316,69 @@ def test_fit_temperature_of_two_classes_matches_the_multiclass_softmax():
     logits = rng.normal(0, 3, (4000, 2))
     labels = np.array([rng.choice(2, p=p) for p in softmax(logits / 0.5, axis=1)])
     assert fit_temperature(logits, labels) == pytest.approx(0.5, rel=0.1)
+
+
+# ------------------------------------------------------------------ the tagger
+def noisy_tags(n, seed):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 2))
+    Y = (X + rng.normal(0, 1.5, X.shape) > 0).astype(int)
+    return X, np.c_[Y, np.zeros(n, int)]  # the third tag is never present
+
+
+def overconfident_tagger(**params):
+    from sklearn.linear_model import LogisticRegression
+
+    from artmedium import MediumTagger
+
+    return MediumTagger(
+        estimator=LogisticRegression(C=1e4),
+        embedder="passthrough",
+        tag_names=["graphite", "watercolour", "gouache"],
+        decode="independent",
+        **params,
+    )
+
+
+def test_tag_temperatures_lower_each_tags_log_loss():
+    from sklearn.metrics import log_loss
+
+    X, Y = noisy_tags(60, 0)
+    X_test, Y_test = noisy_tags(2000, 1)
+    # Scaled-up features: the same boundaries with overconfident probabilities.
+    tagger = overconfident_tagger().fit(X * 20, Y)
+    before = tagger.predict_proba(X_test * 20)
+    X_cal, Y_cal = noisy_tags(500, 2)
+    tagger.calibrate(X_cal * 20, Y_cal)
+    after = tagger.predict_proba(X_test * 20)
+    for j in (0, 1):
+        assert log_loss(Y_test[:, j], after[:, j], labels=[0, 1]) < log_loss(
+            Y_test[:, j], before[:, j], labels=[0, 1]
+        )
+    assert tagger.tag_temperatures_[2] == 1.0  # constant: nothing to calibrate
+    assert (after[:, 2] == 0).all()
+    # Calibration keeps each tag's decision at 0.5.
+    assert ((after[:, :2] > 0.5) == (before[:, :2] > 0.5)).all()
+
+
+def test_tagger_calibration_size_holds_out_and_saves(tmp_path):
+    X, Y = noisy_tags(300, 0)
+    tagger = overconfident_tagger(calibration_size=0.3, random_state=0).fit(X, Y)
+    assert tagger.tag_temperatures_.shape == (3,)
+    assert (tagger.tag_temperatures_[:2] != 1).all()
+    save_model(tagger, tmp_path / "t")
+    loaded = load_model(tmp_path / "t")
+    np.testing.assert_array_equal(loaded.tag_temperatures_, tagger.tag_temperatures_)
+    np.testing.assert_allclose(loaded.predict_proba(X), tagger.predict_proba(X))
+    assert overconfident_tagger().fit(X, Y).tag_temperatures_ is None
+
+
+def test_a_tampered_tagger_calibration_flag_is_named(tmp_path):
+    X, Y = noisy_tags(100, 0)
+    save_model(overconfident_tagger(calibration_size=0.3).fit(X, Y), tmp_path / "t")
+    path = tmp_path / "t" / "model.json"
+    sidecar = json.loads(path.read_text())
+    sidecar["state"]["calibrated"] = "yes"
+    path.write_text(json.dumps(sidecar))
+    with pytest.raises(ValueError, match="calibrated must be true or false"):
+        load_model(tmp_path / "t")

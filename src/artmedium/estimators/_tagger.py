@@ -4,10 +4,12 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin, clone
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
 from sklearn.multioutput import MultiOutputClassifier
-from sklearn.utils import check_random_state
+from sklearn.utils import _safe_indexing, check_random_state, check_scalar
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -27,9 +29,15 @@ from artmedium._state import (
     check_layer_size,
     check_strings,
 )
+from artmedium.estimators._calibration import fit_temperature
 from artmedium.estimators._embedder import ImageEmbedder
 from artmedium.estimators._modules import Standardize, WeightedBCENet, make_head
 from artmedium.vocabulary import POSTER_TAGS, tags_to_medium
+
+
+def _logit(p):
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1 - 1e-12)
+    return np.log(p) - np.log1p(-p)
 
 
 class _JointTagNet:
@@ -118,6 +126,12 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         ``"independent"``: threshold each tag on its own.
     min_support : int, default=1
         How many training images a combination needs to be a decoding candidate.
+    calibration_size : float or None, default=None
+        Share of the training images that ``fit`` holds out (stratified by tag
+        combination) to fit one temperature per tag, so that each tag's
+        probability is calibrated; ``None`` trains on everything (a fitted
+        tagger can be calibrated on other held-out images with
+        :meth:`calibrate`).
     lr, max_epochs, batch_size : float, int, int
         Training settings of the joint network.
     n_jobs : int or None, default=None
@@ -136,6 +150,9 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         Valid tag combinations for ``decode="valid"``.
     embedder_ : transformer or None
     estimator_ : MultiOutputClassifier or _JointTagNet
+    tag_temperatures_ : ndarray of shape (n_tags,) or None
+        The temperature dividing each tag's logit (1 for tags the calibration
+        images do not show both ways), or None when not calibrated.
 
     Examples
     --------
@@ -161,6 +178,7 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         "threshold": [Interval(Real, 0, 1, closed="both"), "array-like"],
         "decode": [StrOptions({"valid", "independent"})],
         "min_support": [Interval(Integral, 1, None, closed="left")],
+        "calibration_size": [None, Interval(Real, 0, 1, closed="neither")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -178,6 +196,7 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         threshold=0.5,
         decode="valid",
         min_support=1,
+        calibration_size=None,
         lr=1e-2,
         max_epochs=50,
         batch_size=64,
@@ -192,6 +211,7 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         self.threshold = threshold
         self.decode = decode
         self.min_support = min_support
+        self.calibration_size = calibration_size
         self.lr = lr
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -283,11 +303,29 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
                 "X and y have inconsistent numbers of samples: "
                 f"{_num_samples(X)} and {len(Y)}."
             )
+        if self.calibration_size is not None:
+            check_scalar(
+                self.calibration_size,
+                "calibration_size",
+                Real,
+                min_val=0,
+                max_val=1,
+                include_boundaries="neither",
+            )
         fit_params = {}
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, Y, dtype=np.float64, ensure_non_negative=True
             )
+        self.tag_temperatures_ = None
+        X_cal = None
+        if self.calibration_size is not None:
+            fit_rows, cal_rows = self._calibration_split(Y)
+            X_cal, Y_cal = _safe_indexing(X, cal_rows), Y[cal_rows]
+            X, Y = _safe_indexing(X, fit_rows), Y[fit_rows]
+            if sample_weight is not None:
+                sample_weight = sample_weight[fit_rows]
+        if sample_weight is not None:
             fit_params["sample_weight"] = sample_weight
         # What the training data shows: rows of weight 0 show nothing.
         shown = Y if sample_weight is None else Y[sample_weight > 0]
@@ -330,6 +368,84 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
                 f"no tag combination occurs min_support={self.min_support} times."
             )
         self.combination_counts_ = counts[counts >= self.min_support]
+        if X_cal is not None:
+            self._calibrate(X_cal, Y_cal)
+        return self
+
+    def _calibration_split(self, Y):
+        """(fit rows, calibration rows), stratified by tag combination; a
+        combination of one image stays in training."""
+        _, combo = np.unique(Y, axis=0, return_inverse=True)
+        combo = combo.ravel()
+        alone = np.bincount(combo)[combo] < 2
+        try:
+            fit_rows, cal_rows = train_test_split(
+                np.flatnonzero(~alone),
+                test_size=self.calibration_size,
+                stratify=combo[~alone],
+                random_state=check_random_state(self.random_state).randint(2**31 - 1),
+            )
+        except ValueError as exc:
+            raise ValueError(
+                f"calibration_size={self.calibration_size} cannot hold out one image "
+                f"of each tag combination from {len(Y)} images ({exc})"
+            ) from None
+        return np.sort(np.r_[fit_rows, np.flatnonzero(alone)]), cal_rows
+
+    # ------------------------------------------------------------- calibration
+    def calibrate(self, X, y):
+        """Fit one temperature per tag on held-out images, calibrating
+        :meth:`predict_proba`.
+
+        Each learned tag's logit is divided by the temperature that best
+        predicts its presence on these images (scikit-learn's
+        :class:`~sklearn.calibration.CalibratedClassifierCV`,
+        ``method="temperature"``); a tag they do not show both present and
+        absent keeps temperature 1. Replaces any earlier calibration.
+
+        Parameters
+        ----------
+        X : images or array-like
+            Held-out inputs, as for :meth:`fit`.
+        y : array-like of shape (n_samples, n_tags) or (n_samples,)
+            Their tags (0/1 matrix) or medium descriptions.
+
+        Returns
+        -------
+        self : MediumTagger
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from artmedium import MediumTagger
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.normal(size=(200, 2))
+        >>> Y = (X + rng.normal(0, 1, X.shape) > 0).astype(int)
+        >>> tagger = MediumTagger(embedder="passthrough", tag_names=["a", "b"],
+        ...                       decode="independent").fit(X[:100], Y[:100])
+        >>> tagger.calibrate(X[100:], Y[100:]).tag_temperatures_.shape
+        (2,)
+        """
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        Y = as_tag_matrix(y, [str(t) for t in self.tag_names_])
+        if len(Y) != _num_samples(X):
+            raise ValueError(
+                "X and y have inconsistent numbers of samples: "
+                f"{_num_samples(X)} and {len(Y)}."
+            )
+        return self._calibrate(X, Y)
+
+    def _calibrate(self, X, Y):
+        self.tag_temperatures_ = None
+        logits = _logit(self.predict_proba(X))
+        temperatures = np.ones(Y.shape[1])
+        for j in range(Y.shape[1]):
+            if j in self.constant_tags_ or len(np.unique(Y[:, j])) < 2:
+                continue
+            pair = np.c_[np.zeros(len(Y)), logits[:, j]]
+            temperatures[j] = fit_temperature(pair, Y[:, j])
+        self.tag_temperatures_ = temperatures
         return self
 
     # ---------------------------------------------------------- saved state
@@ -405,6 +521,10 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
                 else None
             ),
         }
+        temperatures = getattr(self, "tag_temperatures_", None)
+        fields["calibrated"] = temperatures is not None
+        if temperatures is not None:
+            arrays["calibration.temperatures"] = (self, "tag_temperatures_")
         info.update(classes=None, tag_names=list(fields["tag_names"]))
         return State(fields, modules=modules, arrays=arrays, info=info)
 
@@ -549,6 +669,11 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
             multi.n_features_in_ = n_features
             est.estimator_ = multi
         est.classes_ = [np.array([0, 1])] * n_tags
+        # Saved before calibration existed: not calibrated.
+        calibrated = fields.get("calibrated", False)
+        if not isinstance(calibrated, bool):
+            raise ValueError(f"{where}.calibrated must be true or false")
+        est.tag_temperatures_ = np.ones(n_tags) if calibrated else None
         est.combinations_ = np.asarray(combinations, dtype=np.int64)
         est.combination_counts_ = np.asarray(counts, dtype=np.int64)
         return est
@@ -629,7 +754,7 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         features = self._embed(self._check_X(X, reset=False), fit=False)
         if self.mode == "joint":
-            return self.estimator_.predict_proba(features)
+            return self._calibrated(self.estimator_.predict_proba(features))
         n = _num_samples(features)
         out = np.empty((n, len(self.tag_names_)))
         for j, value in self.constant_tags_.items():
@@ -637,7 +762,18 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         probas = self.estimator_.predict_proba(features)
         for j, est, proba in zip(self._learned, self.estimator_.estimators_, probas):
             out[:, j] = proba[:, list(est.classes_).index(1)]
-        return out
+        return self._calibrated(out)
+
+    def _calibrated(self, proba):
+        temperatures = getattr(self, "tag_temperatures_", None)
+        if temperatures is None:
+            return proba
+        if not (np.isfinite(temperatures).all() and (temperatures >= 1e-3).all()):
+            raise ValueError("tag_temperatures_ must be finite and at least 1e-3")
+        learned = [j for j in range(proba.shape[1]) if j not in self.constant_tags_]
+        proba = proba.copy()
+        proba[:, learned] = expit(_logit(proba[:, learned]) / temperatures[learned])
+        return proba
 
     def _thresholds(self, n_tags):
         t = np.broadcast_to(np.asarray(self.threshold, dtype=float), (n_tags,))
