@@ -112,10 +112,26 @@ def test_train_saves_a_model_with_its_data_summary(trained, labelled):
         backbone="simple_cnn", weights=None, freeze="none", image_size=32,
         max_epochs=2, batch_size=8, lr=0.003, optimizer="adam", weight_decay=1e-4,
         dropout=0.2, augment=True, n_jobs=2, random_state=0,
+        calibration_size=0.2,
     ).fit(X, y)  # fmt: skip
+    loaded = load_model(trained)
     np.testing.assert_allclose(
-        load_model(trained).predict_proba(X), same.predict_proba(X), atol=1e-6
+        loaded.predict_proba(X), same.predict_proba(X), atol=1e-6
     )
+    # 20 % held out by default to calibrate the answers.
+    assert len(loaded.calibration_.labels) == 4
+
+
+def test_calibration_size_0_trains_on_everything(labelled, tmp_path):
+    result = invoke(
+        "train", labelled / "labels.csv", "--out", tmp_path / "m",
+        "--backbone", "simple_cnn",
+        "--weights", "none", "--freeze", "none", "--image-size", "32",
+        "--epochs", "1", "--calibration-size", "0",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "held out" not in result.output
+    assert load_model(tmp_path / "m").calibration_ is None
 
 
 def test_a_model_loaded_in_a_new_process_predicts_identically(trained, labelled):

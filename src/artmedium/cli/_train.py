@@ -165,6 +165,15 @@ def _weighting(balance, recipe_name, group_by, data):
     show_default=True,
     help="Image decoding threads.",
 )
+@click.option(
+    "--calibration-size",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.2,
+    show_default=True,
+    help="Share of the images held out of training (stratified) to calibrate the "
+    "answers: the model's probabilities are then calibrated and predict gives "
+    "each image a status and candidates. 0: train on all, no calibration.",
+)
 @click.option("--half", is_flag=True, help="Store the weights as float16 (half size).")
 @click.option("--verbose", "-v", is_flag=True, help="Print a line per epoch.")
 def train(
@@ -191,6 +200,7 @@ def train(
     max_images,
     cache,
     workers,
+    calibration_size,
     half,
     verbose,
 ):
@@ -201,6 +211,11 @@ def train(
     The default recipe is the embedded model's: EfficientNet-Lite0 from
     ImageNet weights, last two stages fine-tuned, Adam, 8 epochs; options
     override single settings.
+
+    By default 20 % of the images (stratified) are held out of training to
+    calibrate the answers (--calibration-size): the saved model's
+    probabilities are calibrated and 'artmedium predict' gives each image a
+    status (ok, uncertain, unknown) and its candidate media.
 
     The images are weighted as the recipe weighs them
     (artmedium.recipes.BALANCE; no recipe weighs artists yet), or as --balance
@@ -256,6 +271,7 @@ def train(
         **params,
         class_weight=None if class_weight == "none" else class_weight,
         image_size=image_size,
+        calibration_size=calibration_size or None,
         memory=None if cache is None else str(cache),
         n_jobs=workers,
         random_state=seed,
@@ -300,7 +316,12 @@ def train(
         save_model(clf, out, metadata=metadata, half=half, overwrite=force)
     except (OSError, TypeError, ValueError) as exc:
         raise click.ClickException(f"cannot save the model to {out}: {exc}") from exc
+    held_out = (
+        ""
+        if clf.calibration_ is None
+        else (f" ({len(clf.calibration_.labels)} held out to calibrate its answers)")
+    )
     click.echo(
-        f"saved {out}: {len(clf.classes_)} classes, {summary['n_images']} images, "
-        f"{seconds:.0f} s"
+        f"saved {out}: {len(clf.classes_)} classes, {summary['n_images']} images"
+        f"{held_out}, {seconds:.0f} s"
     )
