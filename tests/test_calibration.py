@@ -293,6 +293,18 @@ def test_a_tampered_calibration_is_refused_naming_the_field(
         load_model(calibrated_folder)
 
 
+def test_calibration_logits_are_sized_before_they_are_allocated(tmp_path, monkeypatch):
+    import artmedium._state
+
+    X, y = blobs(40)
+    clf = MediumClassifier(calibration_size=0.3, **FAST).fit(X[:, :2], y)
+    save_model(clf, tmp_path / "m")
+    # 36 held-out images: 36 x 2 features pass, 36 x 3 logits do not.
+    monkeypatch.setattr(artmedium._state, "MAX_LAYER_PARAMS", 100)
+    with pytest.raises(ValueError, match="a layer of 36 x 3 weights exceeds"):
+        load_model(tmp_path / "m")
+
+
 def test_tampered_calibration_labels_fail_with_a_clear_error(calibrated_folder):
     from safetensors.numpy import load_file, save_file
 

@@ -1030,7 +1030,9 @@ def _calibration_from_state(fields, n_classes, n_features, where):
             f"{where}.n_features = {fields['n_features']} does not match the "
             f"model's {n_features} features"
         )
+    # Both arrays are allocated before the weights file is read: bound them.
     check_layer_size(n_samples, n_features, f"{where}.n_samples")
+    check_layer_size(n_samples, n_classes, f"{where}.n_samples")
     temperature = float(fields["temperature"])
     if not 1e-3 <= temperature <= 1e3:  # also refuses NaN
         raise ValueError(f"{where}.temperature = {temperature} is outside [1e-3, 1e3]")
