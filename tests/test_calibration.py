@@ -278,6 +278,8 @@ def _edit(folder, **changes):
     "changes, message",
     [
         ({"temperature": 1e9}, "temperature = 1000000000.0 is outside"),
+        ({"temperature": 10**400}, "temperature must be a number"),
+        ({"temperature": 0.0}, "temperature = 0.0 is outside"),
         ({"temperature": "hot"}, "temperature must be float or int"),
         ({"n_features": 7}, "n_features = 7 does not match the model's 4"),
         ({"n_samples": 0}, "n_samples = 0 is outside"),
@@ -394,3 +396,75 @@ def test_a_tampered_tagger_calibration_flag_is_named(tmp_path):
     path.write_text(json.dumps(sidecar))
     with pytest.raises(ValueError, match="calibrated must be true or false"):
         load_model(tmp_path / "t")
+
+
+def test_a_held_out_set_the_model_gets_all_right_gives_a_bounded_temperature():
+    from artmedium.estimators._calibration import TEMPERATURE_RANGE
+
+    logits = np.array([[5.0, -5.0], [-4.0, 4.0], [6.0, 0.0], [0.0, 3.0]])
+    assert fit_temperature(logits, [0, 1, 0, 1]) == TEMPERATURE_RANGE[0]
+
+
+@pytest.mark.parametrize("scale", [1e5, 1e-8])
+def test_novelty_works_whatever_the_scale_of_the_features(scale):
+    X, y = blobs(100, spread=1.0)
+    clf = MediumClassifier(calibration_size=0.3, **FAST).fit(X * scale, y)
+    far = np.array([[0, 0, -60.0, 60.0]]) * scale
+    out = clf.assess(np.vstack([X[:1], far]) * np.array([[scale], [1]]))
+    assert out.status[1] == "unknown" and np.isfinite(out.novelty).all()
+
+
+def test_the_novelty_threshold_is_the_conformal_rank():
+    cal = Calibration(np.zeros((19, 2)), np.arange(19) % 2, np.eye(19, 3))
+    scores = np.sort(cal._held_out["novelty"])
+    # ceil((19 + 1) * 0.9) = 18th smallest of 19; at 1 % there is no such rank.
+    assert cal.novelty_threshold(0.1) == scores[17]
+    assert cal.novelty_threshold(0.01) == np.inf
+
+
+def test_few_held_out_images_use_as_many_neighbours_for_new_and_held_out():
+    cal = Calibration(np.zeros((3, 2)), [0, 1, 0], np.eye(3))
+    assert cal._neighbours == 2
+    new = cal.novelty_scores(np.eye(3))
+    np.testing.assert_allclose(new, cal._held_out["novelty"], atol=1e-3)
+
+
+def test_images_weighted_zero_are_not_used_to_calibrate():
+    X, y = blobs(60)
+    weight = np.ones(len(y))
+    weight[::2] = 0
+    clf = MediumClassifier(calibration_size=0.3, **FAST).fit(X, y, sample_weight=weight)
+    plain = MediumClassifier(calibration_size=0.3, **FAST).fit(X, y)
+    assert 0 < len(clf.calibration_.labels) < len(plain.calibration_.labels)
+
+
+def test_saved_arrays_of_another_kind_are_refused_naming_them(calibrated_folder):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from artmedium.persistence import WEIGHTS
+
+    tensors = load_file(calibrated_folder / WEIGHTS)
+    tensors["calibration.labels"] = tensors["calibration.labels"].float()
+    tensors["calibration.logits"] = tensors["calibration.logits"].to(torch.bfloat16)
+    save_file(tensors, calibrated_folder / WEIGHTS)
+    sidecar = json.loads((calibrated_folder / "model.json").read_text())
+    blob = (calibrated_folder / WEIGHTS).read_bytes()
+    digest = hashlib.sha256(blob).hexdigest()
+    sidecar["weights"] = {"sha256": digest, "bytes": len(blob)}
+    (calibrated_folder / "model.json").write_text(json.dumps(sidecar))
+    with pytest.raises(ValueError, match="wrong shapes or types: calibration.labels"):
+        load_model(calibrated_folder)
+
+
+def test_a_tagger_of_many_combinations_still_holds_out_a_share():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 8))
+    Y = (X + rng.normal(0, 1, X.shape) > 0).astype(int)  # ~200 combinations
+    from artmedium import MediumTagger
+
+    tagger = MediumTagger(
+        embedder="passthrough", tag_names=[f"t{j}" for j in range(8)],
+        decode="independent", calibration_size=0.2, random_state=0,
+    ).fit(X, Y)  # fmt: skip
+    assert tagger.tag_temperatures_.shape == (8,)

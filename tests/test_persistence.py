@@ -252,7 +252,7 @@ def test_wrong_shapes_are_named(fitted, tmp_path):
     path = saved(fitted, tmp_path)
     three = {"values": ["a", "b", "c"], "dtype": "<U1"}
     rewrite_sidecar(path, lambda info: info["state"].update(classes=three))
-    shapes = r"wrong shapes: head\.\d+\.bias \(file \(2,\), model \(3,\)\)"
+    shapes = r"wrong shapes or types: head\.\d+\.bias \(file \(2,\), model \(3,\)\)"
     with pytest.raises(ValueError, match=shapes):
         load_model(path)
 

@@ -398,7 +398,16 @@ def _rebuild(sidecar, device):
     )
 
 
-def _check_tensors(path, expected, found):
+# Tensor dtypes an estimator's numpy attributes may be read from, by the kind
+# of the attribute (a float array from any float, labels from integers):
+# anything else (bfloat16, complex, bool, float labels) is refused at load.
+_ARRAY_DTYPES = {
+    "f": (torch.float16, torch.float32, torch.float64),
+    "i": (torch.int8, torch.uint8, torch.int16, torch.int32, torch.int64),
+}
+
+
+def _check_tensors(path, expected, found, arrays=()):
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
     wrong = [
@@ -406,13 +415,19 @@ def _check_tensors(path, expected, found):
         for k in sorted(set(expected) & set(found))
         if tuple(found[k].shape) != tuple(expected[k].shape)
     ]
+    wrong += [
+        f"{k} (file {found[k].dtype}, model {expected[k].dtype})"
+        for k in sorted(set(arrays) & set(found) & set(expected))
+        if found[k].dtype
+        not in _ARRAY_DTYPES.get(expected[k].numpy().dtype.kind.replace("u", "i"), ())
+    ]
     problems = [
         f"{label}: {', '.join(keys[:5])}"
         + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
         for label, keys in (
             ("missing tensors", missing),
             ("unexpected tensors", unexpected),
-            ("wrong shapes", wrong),
+            ("wrong shapes or types", wrong),
         )
         if keys
     ]
@@ -431,6 +446,7 @@ def _assign_tensors(state, tensors):
         # weights come back as float32, CPU tensors go to the model's device.
         module.load_state_dict(sub, strict=True)
     for name, (obj, attr) in state.arrays.items():
+        # Of the placeholder's kind (checked); the saved precision is kept.
         setattr(obj, attr, tensors[name].numpy().copy())
 
 
@@ -766,7 +782,7 @@ def load_model(path, *, device="cpu", memory=None, n_jobs=None):
         tensors = safetensors_load(blob)
     except Exception as exc:  # safetensors raises its own untyped errors
         raise ValueError(f"could not read {weights}: {exc}") from exc
-    _check_tensors(weights, expected, tensors)
+    _check_tensors(weights, expected, tensors, arrays=state.arrays)
     _assign_tensors(state, tensors)
     _set_caller_params(est, memory=memory, n_jobs=n_jobs)
     return est

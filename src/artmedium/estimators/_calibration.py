@@ -31,6 +31,13 @@ from sklearn.frozen import FrozenEstimator
 
 #: Neighbours the novelty score looks at (the k-th nearest held-out image).
 NOVELTY_NEIGHBOURS = 5
+#: The temperatures a fit may give and a saved model may hold. A held-out set
+#: the model gets all right drives the fitted temperature towards 0 (every
+#: probability 0 or 1), which no answer on new images deserves.
+TEMPERATURE_RANGE = (0.05, 20.0)
+#: Most held-out images a calibration keeps (the novelty score compares every
+#: new image with each of them).
+MAX_CALIBRATION_IMAGES = 20_000
 #: Statuses of an answer, in the order a reader acts on them.
 STATUSES = ("ok", "uncertain", "unknown")
 
@@ -89,6 +96,9 @@ def fit_temperature(logits, labels):
         labels = np.r_[labels, missing]
         weights = np.r_[weights, np.zeros(len(missing))]
     n = len(labels)
+    # A shift leaves the softmax unchanged, and keeps scikit-learn from reading
+    # rows that happen to lie in [0, 1] and sum to 1 as probabilities.
+    logits = logits - logits.max(axis=1, keepdims=True)
     frozen = FrozenEstimator(_LogitsAsInput(n_classes).fit(logits, labels))
     # The network is fitted and frozen: one "fold" predicting every row, so no
     # class needs a minimum count for cross-validation.
@@ -102,7 +112,19 @@ def fit_temperature(logits, labels):
         warnings.filterwarnings("ignore", "Since FrozenEstimator", UserWarning)
         cal.fit(logits, labels, sample_weight=weights)
     beta = float(cal.calibrated_classifiers_[0].calibrators[0].beta_)
-    return 1.0 / beta
+    return float(np.clip(1.0 / beta, *TEMPERATURE_RANGE))
+
+
+def check_temperature(value, where):
+    """``value`` as a float within :data:`TEMPERATURE_RANGE`, else ValueError."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{where} must be a number, not {value!r:.40}") from None
+    low, high = TEMPERATURE_RANGE
+    if not low <= value <= high:  # also refuses NaN
+        raise ValueError(f"{where} = {value} is outside [{low}, {high}]")
+    return value
 
 
 def risk_coverage(correct, confidence):
@@ -139,10 +161,11 @@ def knn_distance(features, reference, k, *, leave_one_out=False):
     queries, reference = _unit(features), _unit(reference)
     k = min(k + int(leave_one_out), len(reference))
     out = np.empty(len(queries), dtype=np.float64)
-    for start in range(0, len(queries), 1024):  # bounded memory per block
-        sim = queries[start : start + 1024] @ reference.T
+    block = max(1, (1 << 22) // max(len(reference), 1))  # about 16 MB per block
+    for start in range(0, len(queries), block):
+        sim = queries[start : start + block] @ reference.T
         kth = np.partition(-sim, k - 1, axis=1)[:, k - 1]
-        out[start : start + 1024] = 1.0 + kth
+        out[start : start + block] = 1.0 + kth
     return out
 
 
@@ -170,9 +193,10 @@ class Calibration:
     def __init__(self, logits, labels, features, temperature=None):
         self.logits = np.asarray(logits, dtype=np.float32)
         self.labels = np.asarray(labels, dtype=np.int64)
-        # Only cosine distances use them: half precision halves a saved model's
-        # share of them and changes a distance by less than 1e-3.
-        self.features = np.asarray(features, dtype=np.float16)
+        # Only cosine distances use them: unit rows in half precision halve a
+        # saved model's share of them and change a distance by less than 1e-3
+        # (normalised first, so no scale of features overflows or vanishes).
+        self.features = _unit(features).astype(np.float16)
         if temperature is None:
             temperature = fit_temperature(self.logits, self.labels)
         self.temperature = float(temperature)
@@ -191,6 +215,10 @@ class Calibration:
         n, k = self.logits.shape
         if self.labels.shape != (n,) or len(self.features) != n:
             raise ValueError("calibration arrays disagree on the number of images")
+        if self.labels.dtype.kind not in "iu":
+            raise ValueError("calibration labels must be integers")
+        if n < 2:
+            raise ValueError("a calibration needs at least 2 held-out images")
         if n and (self.labels.min() < 0 or self.labels.max() >= k):
             raise ValueError(f"calibration labels must be class indices in [0, {k})")
         finite = np.isfinite(self.logits).all() and np.isfinite(self.features).all()
@@ -206,7 +234,7 @@ class Calibration:
         rows = np.arange(len(self.labels))
         conformal = ConformalClassifier().fit(1.0 - proba[rows, self.labels])
         novelty = knn_distance(
-            self.features, self.features, NOVELTY_NEIGHBOURS, leave_one_out=True
+            self.features, self.features, self._neighbours, leave_one_out=True
         )
         return {
             "confidence": proba.max(axis=1),
@@ -233,12 +261,20 @@ class Calibration:
         held_out = self._held_out
         return accepted_share(held_out["correct"], held_out["confidence"], accuracy)[1]
 
+    @property
+    def _neighbours(self):
+        # The same k for the held-out images (leaving each out) and new ones.
+        return min(NOVELTY_NEIGHBOURS, len(self.labels) - 1)
+
     def novelty_scores(self, features):
         """Cosine distance to the k-th nearest held-out image (higher: stranger)."""
         self._held_out  # noqa: B018 - checks the arrays first
-        return knn_distance(features, self.features, NOVELTY_NEIGHBOURS)
+        return knn_distance(features, self.features, self._neighbours)
 
     def novelty_threshold(self, rate):
-        """The score above which only ``rate`` of held-out images lie."""
-        scores = self._held_out["novelty"]
-        return float(np.quantile(scores, 1.0 - rate, method="higher"))
+        """The conformal threshold: a new image like the held-out ones scores
+        above it with probability at most ``rate`` (inf: never, when there are
+        too few held-out images for that rate)."""
+        scores = np.sort(self._held_out["novelty"])
+        rank = int(np.ceil((len(scores) + 1) * (1.0 - rate)))
+        return float(scores[rank - 1]) if rank <= len(scores) else float("inf")

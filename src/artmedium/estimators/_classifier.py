@@ -27,7 +27,6 @@ from torch import nn
 from artmedium._inputs import FEATURES, check_labels, parse_X, raise_read_errors
 from artmedium._state import (
     MAX_FEATURES,
-    MAX_LABELS,
     State,
     check_int,
     check_keys,
@@ -41,7 +40,11 @@ from artmedium.estimators._cached_backbone import (
     POOLED,
     cached_backbone,
 )
-from artmedium.estimators._calibration import Calibration
+from artmedium.estimators._calibration import (
+    MAX_CALIBRATION_IMAGES,
+    Calibration,
+    check_temperature,
+)
 from artmedium.estimators._class_tags import class_tag_names
 from artmedium.estimators._modules import (
     Standardize,
@@ -427,6 +430,9 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         X_cal = None
         if self.calibration_size is not None:
             fit_rows, cal_rows = self._calibration_split(y_enc, classes)
+            if sample_weight is not None:
+                # An image weighted 0 is left out of the calibration too.
+                cal_rows = cal_rows[sample_weight[cal_rows] > 0]
             X_cal, y_cal = _safe_indexing(X, cal_rows), y_enc[cal_rows]
             X, y_enc = _safe_indexing(X, fit_rows), y_enc[fit_rows]
             if sample_weight is not None:
@@ -471,7 +477,8 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"calibration_size={self.calibration_size} cannot hold out one "
                 f"image of each of the {len(classes)} classes from {len(y_enc)} "
-                f"images ({exc})"
+                f"images ({exc}); raise it, or set it to None to train on all "
+                "images without calibration"
             ) from None
 
     # ------------------------------------------------------------- calibration
@@ -537,6 +544,11 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         return self._calibrate(X, self._label_encoder.transform(y))
 
     def _calibrate(self, X, y_enc):
+        if not 2 <= len(y_enc) <= MAX_CALIBRATION_IMAGES:
+            raise ValueError(
+                f"calibration needs 2 to {MAX_CALIBRATION_IMAGES} held-out images; "
+                f"got {len(y_enc)}."
+            )
         features, logits = self._features_and_logits(X)
         self.calibration_ = Calibration(logits, y_enc, features)
         return self
@@ -1024,7 +1036,9 @@ def _calibration_from_state(fields, n_classes, n_features, where):
         where,
         {"n_samples": int, "n_features": int, "temperature": (float, int)},
     )
-    n_samples = check_int(fields["n_samples"], f"{where}.n_samples", 1, MAX_LABELS)
+    n_samples = check_int(
+        fields["n_samples"], f"{where}.n_samples", 2, MAX_CALIBRATION_IMAGES
+    )
     if fields["n_features"] != n_features:
         raise ValueError(
             f"{where}.n_features = {fields['n_features']} does not match the "
@@ -1033,9 +1047,7 @@ def _calibration_from_state(fields, n_classes, n_features, where):
     # Both arrays are allocated before the weights file is read: bound them.
     check_layer_size(n_samples, n_features, f"{where}.n_samples")
     check_layer_size(n_samples, n_classes, f"{where}.n_samples")
-    temperature = float(fields["temperature"])
-    if not 1e-3 <= temperature <= 1e3:  # also refuses NaN
-        raise ValueError(f"{where}.temperature = {temperature} is outside [1e-3, 1e3]")
+    temperature = check_temperature(fields["temperature"], f"{where}.temperature")
     return Calibration.empty(n_samples, n_classes, n_features, temperature)
 
 

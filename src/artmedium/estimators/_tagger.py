@@ -29,7 +29,7 @@ from artmedium._state import (
     check_layer_size,
     check_strings,
 )
-from artmedium.estimators._calibration import fit_temperature
+from artmedium.estimators._calibration import check_temperature, fit_temperature
 from artmedium.estimators._embedder import ImageEmbedder
 from artmedium.estimators._modules import Standardize, WeightedBCENet, make_head
 from artmedium.vocabulary import POSTER_TAGS, tags_to_medium
@@ -378,18 +378,19 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         _, combo = np.unique(Y, axis=0, return_inverse=True)
         combo = combo.ravel()
         alone = np.bincount(combo)[combo] < 2
+        seed = check_random_state(self.random_state).randint(2**31 - 1)
+        rows = np.flatnonzero(~alone)
         try:
             fit_rows, cal_rows = train_test_split(
-                np.flatnonzero(~alone),
-                test_size=self.calibration_size,
-                stratify=combo[~alone],
-                random_state=check_random_state(self.random_state).randint(2**31 - 1),
+                rows, test_size=self.calibration_size, stratify=combo[~alone],
+                random_state=seed,
+            )  # fmt: skip
+        except ValueError:
+            # More combinations than held-out images: per-tag temperatures need
+            # no stratification, a random share does.
+            fit_rows, cal_rows = train_test_split(
+                rows, test_size=self.calibration_size, random_state=seed
             )
-        except ValueError as exc:
-            raise ValueError(
-                f"calibration_size={self.calibration_size} cannot hold out one image "
-                f"of each tag combination from {len(Y)} images ({exc})"
-            ) from None
         return np.sort(np.r_[fit_rows, np.flatnonzero(alone)]), cal_rows
 
     # ------------------------------------------------------------- calibration
@@ -401,7 +402,9 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         predicts its presence on these images (scikit-learn's
         :class:`~sklearn.calibration.CalibratedClassifierCV`,
         ``method="temperature"``); a tag they do not show both present and
-        absent keeps temperature 1. Replaces any earlier calibration.
+        absent keeps temperature 1. Replaces any earlier calibration. With a
+        ``threshold`` other than 0.5, or ``decode="valid"``, :meth:`predict`
+        decides on the calibrated probabilities, so it can change.
 
         Parameters
         ----------
@@ -768,8 +771,8 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         temperatures = getattr(self, "tag_temperatures_", None)
         if temperatures is None:
             return proba
-        if not (np.isfinite(temperatures).all() and (temperatures >= 1e-3).all()):
-            raise ValueError("tag_temperatures_ must be finite and at least 1e-3")
+        for j, value in enumerate(temperatures):
+            check_temperature(value, f"tag_temperatures_[{j}]")
         learned = [j for j in range(proba.shape[1]) if j not in self.constant_tags_]
         proba = proba.copy()
         proba[:, learned] = expit(_logit(proba[:, learned]) / temperatures[learned])
