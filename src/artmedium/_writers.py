@@ -548,17 +548,17 @@ class TableWriter:
             with_tags = with_tags and room >= 2 + tags
             if with_tags:
                 room -= 2 + tags
-            # What is left: a comfortable width for the alternatives, the sets
-            # of the first rows whole, then the rest of the path, then all the
-            # rest to the last column.
+            # What is left: the sets of the first rows whole, a comfortable
+            # width for the alternatives, then the rest of the path, then all
+            # the rest to the last column.
             alternatives = _MIN_ALTERNATIVES
+            if with_candidates:  # whole sets first: they are the answer's doubt
+                more = max(min(room, wanted - candidates), 0)
+                candidates += more
+                room -= more
             if with_alternatives:
                 more = max(min(room, _ALTERNATIVES - _MIN_ALTERNATIVES), 0)
                 alternatives += more
-                room -= more
-            if with_candidates:
-                more = max(min(room, wanted - candidates), 0)
-                candidates += more
                 room -= more
             path = min(path, share + max(room, 0))
             room -= path - share
