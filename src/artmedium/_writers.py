@@ -25,6 +25,7 @@ import unicodedata
 import uuid
 from pathlib import Path
 
+from artmedium._answers import STATUSES
 from artmedium._files import NotRegularFileError, file_kind
 
 FORMATS = ("table", "csv", "jsonl", "json")
@@ -374,8 +375,6 @@ def _cut(text, width, ellipsis, *, keep="start"):
 # on paper 0.296, …"), and a comfortable width (one or two media).
 _MIN_ALTERNATIVES = 28
 _ALTERNATIVES = 44
-# What a calibrated model's status can be (the column is as wide as the widest).
-_STATUSES = ("ok", "uncertain", "unknown")
 _CANDIDATE_SEPARATOR = " | "
 
 
@@ -517,7 +516,7 @@ class TableWriter:
             _CANDIDATE_SEPARATOR.join(c["candidates"]) for c in cells if "medium" in c
         ]
         wanted = max(candidates, widest("candidates", sets))
-        status = widest("status", _STATUSES)
+        status = widest("status", STATUSES)  # as wide as the widest status
         # The status is never left out: its columns (and a gap) count as fixed.
         fixed = 2 + status if self.with_status else 0
         probability = len("probability")

@@ -264,7 +264,7 @@ def risk_coverage_curve(y_true, proba, *, classes=None):
     >>> coverage.tolist(), accuracy.round(2).tolist()
     ([0.25, 0.5, 0.75, 1.0], [1.0, 1.0, 1.0, 0.75])
     """
-    from artmedium.estimators._calibration import risk_coverage
+    from artmedium._answers import risk_coverage
 
     return risk_coverage(*_top_label(y_true, proba, classes))
 
@@ -294,7 +294,7 @@ def accepted_at_accuracy(y_true, proba, accuracy, *, classes=None):
     >>> accepted_at_accuracy([0, 0, 1, 1], proba, 0.9)
     (0.75, 0.7)
     """
-    from artmedium.estimators._calibration import accepted_share
+    from artmedium._answers import accepted_share
 
     return accepted_share(*_top_label(y_true, proba, classes), accuracy)
 

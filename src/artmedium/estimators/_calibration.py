@@ -29,6 +29,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 
+from artmedium._answers import accepted_share
+
 #: Neighbours the novelty score looks at (the k-th nearest held-out image).
 NOVELTY_NEIGHBOURS = 5
 #: The temperatures a fit may give and a saved model may hold. A held-out set
@@ -38,8 +40,6 @@ TEMPERATURE_RANGE = (0.05, 20.0)
 #: Most held-out images a calibration keeps (the novelty score compares every
 #: new image with each of them).
 MAX_CALIBRATION_IMAGES = 20_000
-#: Statuses of an answer, in the order a reader acts on them.
-STATUSES = ("ok", "uncertain", "unknown")
 
 
 class _LogitsAsInput(ClassifierMixin, BaseEstimator):
@@ -125,27 +125,6 @@ def check_temperature(value, where):
     if not low <= value <= high:  # also refuses NaN
         raise ValueError(f"{where} = {value} is outside [{low}, {high}]")
     return value
-
-
-def risk_coverage(correct, confidence):
-    """(coverage, accuracy, threshold) of accepting the most confident answers
-    first; equal confidences enter together (see
-    :func:`artmedium.metrics.risk_coverage_curve`)."""
-    order = np.argsort(-np.asarray(confidence), kind="stable")
-    confidence, correct = np.asarray(confidence)[order], np.asarray(correct)[order]
-    hits = np.cumsum(correct)
-    last = np.r_[np.flatnonzero(np.diff(confidence) != 0), len(confidence) - 1]
-    return (last + 1) / len(confidence), hits[last] / (last + 1), confidence[last]
-
-
-def accepted_share(correct, confidence, accuracy):
-    """The largest share reaching ``accuracy`` and its threshold (0 and a
-    threshold above 1 when none does)."""
-    coverage, hits, thresholds = risk_coverage(correct, confidence)
-    good = np.flatnonzero(hits >= accuracy)
-    if len(good) == 0:
-        return 0.0, float(np.nextafter(1.0, 2.0))
-    return float(coverage[good[-1]]), float(thresholds[good[-1]])
 
 
 def _unit(features):

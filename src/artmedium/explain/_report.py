@@ -8,9 +8,9 @@ import numpy as np
 from sklearn.metrics import confusion_matrix
 from sklearn.utils.validation import check_is_fitted
 
+from artmedium._answers import STATUSES
 from artmedium._files import atomic_write
 from artmedium._inputs import IMAGES, as_tag_matrix, parse_X
-from artmedium.estimators._calibration import STATUSES
 from artmedium.explain._analysis import losses_from_proba, most_confused_pairs
 from artmedium.metrics import (
     accepted_at_accuracy,
