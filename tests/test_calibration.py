@@ -307,6 +307,17 @@ def test_calibration_logits_are_sized_before_they_are_allocated(tmp_path, monkey
         load_model(tmp_path / "m")
 
 
+def _record_weights(folder):
+    """Make model.json record the (edited) weights file, as a forger would."""
+    from artmedium.persistence import WEIGHTS
+
+    sidecar = json.loads((folder / "model.json").read_text())
+    blob = (folder / WEIGHTS).read_bytes()
+    digest = hashlib.sha256(blob).hexdigest()
+    sidecar["weights"] = {"sha256": digest, "bytes": len(blob)}
+    (folder / "model.json").write_text(json.dumps(sidecar))
+
+
 def test_tampered_calibration_labels_fail_with_a_clear_error(calibrated_folder):
     from safetensors.numpy import load_file, save_file
 
@@ -315,11 +326,7 @@ def test_tampered_calibration_labels_fail_with_a_clear_error(calibrated_folder):
     tensors = load_file(calibrated_folder / WEIGHTS)
     tensors["calibration.labels"][0] = 99
     save_file(tensors, calibrated_folder / WEIGHTS)
-    sidecar = json.loads((calibrated_folder / "model.json").read_text())
-    blob = (calibrated_folder / WEIGHTS).read_bytes()
-    digest = hashlib.sha256(blob).hexdigest()
-    sidecar["weights"] = {"sha256": digest, "bytes": len(blob)}
-    (calibrated_folder / "model.json").write_text(json.dumps(sidecar))
+    _record_weights(calibrated_folder)
     model = load_model(calibrated_folder)
     with pytest.raises(ValueError, match="class indices in \\[0, 3\\)"):
         model.assess(np.zeros((1, 4)))
@@ -448,11 +455,7 @@ def test_saved_arrays_of_another_kind_are_refused_naming_them(calibrated_folder)
     tensors["calibration.labels"] = tensors["calibration.labels"].float()
     tensors["calibration.logits"] = tensors["calibration.logits"].to(torch.bfloat16)
     save_file(tensors, calibrated_folder / WEIGHTS)
-    sidecar = json.loads((calibrated_folder / "model.json").read_text())
-    blob = (calibrated_folder / WEIGHTS).read_bytes()
-    digest = hashlib.sha256(blob).hexdigest()
-    sidecar["weights"] = {"sha256": digest, "bytes": len(blob)}
-    (calibrated_folder / "model.json").write_text(json.dumps(sidecar))
+    _record_weights(calibrated_folder)
     with pytest.raises(ValueError, match="wrong shapes or types: calibration.labels"):
         load_model(calibrated_folder)
 
