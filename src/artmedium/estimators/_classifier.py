@@ -627,7 +627,11 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         ndarray of bool, shape (n_samples, n_classes)
             ``sets[i, j]``: ``classes_[j]`` is in image ``i``'s set.
         """
-        return self.assess(X, confidence=confidence).sets
+        self._check_calibrated()
+        confidence = _fraction(confidence, "confidence", "neither")
+        _, logits = self._features_and_logits(X)
+        cal = self.calibration_
+        return cal.sets(cal.proba(logits), confidence)
 
     def novelty_score(self, X):
         """How unlike the calibration images each image is (higher: stranger).
@@ -696,31 +700,10 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         ['ok', 'unknown']
         """
         self._check_calibrated()
-        confidence = check_scalar(
-            confidence,
-            "confidence",
-            Real,
-            min_val=0,
-            max_val=1,
-            include_boundaries="neither",
-        )
+        confidence = _fraction(confidence, "confidence", "neither")
         if accept_accuracy is not None:
-            accept_accuracy = check_scalar(
-                accept_accuracy,
-                "accept_accuracy",
-                Real,
-                min_val=0,
-                max_val=1,
-                include_boundaries="right",
-            )
-        unknown_rate = check_scalar(
-            unknown_rate,
-            "unknown_rate",
-            Real,
-            min_val=0,
-            max_val=1,
-            include_boundaries="left",
-        )
+            accept_accuracy = _fraction(accept_accuracy, "accept_accuracy", "right")
+        unknown_rate = _fraction(unknown_rate, "unknown_rate", "left")
         cal = self.calibration_
         features, logits = self._features_and_logits(X)
         proba = cal.proba(logits)
@@ -1025,6 +1008,13 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         """
         logits = self._logits(X)  # checks fitted before classes_ is touched
         return self.classes_[np.argmax(logits, axis=1)]
+
+
+def _fraction(value, name, include_boundaries):
+    """``value`` checked to lie in [0, 1] (ends as sklearn's check_scalar says)."""
+    return check_scalar(
+        value, name, Real, min_val=0, max_val=1, include_boundaries=include_boundaries
+    )
 
 
 def _calibration_from_state(fields, n_classes, n_features, where):
