@@ -63,6 +63,7 @@ from artmedium._state import (
     preprocessing_from_json,
 )
 from artmedium._version import __version__
+from artmedium.vocabulary import Vocabulary
 
 #: Largest ``model.json`` read (a tagger over a large vocabulary stays far below).
 MAX_SIDECAR_BYTES = 8 << 20
@@ -120,6 +121,9 @@ def _to_json(value, where):
         return bool(value)
     if isinstance(value, os.PathLike):
         return os.fspath(value)
+    if isinstance(value, Vocabulary):
+        # Its tag names; a fitted tagger saves the whole vocabulary in its state.
+        return list(value)
     if isinstance(value, tuple):
         return {
             "__tuple__": [_to_json(v, f"{where}[{i}]") for i, v in enumerate(value)]

@@ -27,6 +27,7 @@ from artmedium.vocabulary import (
     medium_to_tags,
     tag_matrix,
     tags_to_medium,
+    unknown_terms,
 )
 
 __all__ = [
@@ -46,4 +47,5 @@ __all__ = [
     "medium_to_tags",
     "tag_matrix",
     "tags_to_medium",
+    "unknown_terms",
 ]

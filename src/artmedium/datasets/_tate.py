@@ -6,6 +6,7 @@ falling back to ``<acno>_8.jpg`` and ``<acno>.jpg``.
 """
 
 import os
+import warnings
 from collections import Counter
 from importlib import resources
 
@@ -23,7 +24,13 @@ from artmedium.datasets._folder import (
     resolve_classes,
     tate_home,
 )
-from artmedium.vocabulary import as_vocabulary, tag_matrix
+from artmedium.vocabulary import (
+    OPEN_MIN_COUNT,
+    as_vocabulary,
+    build_vocabulary,
+    tag_matrix,
+    unknown_terms,
+)
 
 __all__ = ["load_tate"]
 
@@ -78,8 +85,13 @@ def load_tate(
         mediums.
     min_count : int, default=1
         Drop classes with fewer images than this.
-    vocabulary : None, Vocabulary or sequence of str, default=None
-        Tags for ``tags``; None means the poster's ten (:data:`POSTER_TAGS`).
+    vocabulary : None, "learned", Vocabulary or sequence of str, default=None
+        Tags for ``tags``; None means the poster's ten (:data:`POSTER_TAGS`);
+        ``"learned"`` builds the open vocabulary of the loaded descriptions
+        (:func:`build_vocabulary` with ``n_tags=None``,
+        ``min_count=OPEN_MIN_COUNT``, ``broader=True``). Terms of the loaded
+        descriptions that the vocabulary lacks are counted in
+        ``unknown_terms`` and named in one warning, never silently dropped.
     metadata : {"auto", "csv", "json"}, default="auto"
         Which published form to read; "auto" prefers the CSV (faster) and falls
         back to the JSON tree.
@@ -107,6 +119,11 @@ def load_tate(
             0/1 media tags of each target (:func:`tag_matrix`).
         tag_names : list of str
             Tag of each column of ``tags``.
+        vocabulary : Vocabulary
+            The vocabulary of ``tags``.
+        unknown_terms : collections.Counter
+            Terms of the loaded descriptions without a tag in ``vocabulary``,
+            with the number of images that use each (:func:`unknown_terms`).
         groups : ndarray of shape (n_samples,), dtype object
             Artist of each image, for :class:`~sklearn.model_selection.GroupKFold`.
         target_names : list of str
@@ -161,7 +178,8 @@ def load_tate(
     check_count(n_classes, "n_classes", allow_none=True)
     check_count(min_count, "min_count", allow_none=False)
     wanted = resolve_classes(classes)
-    vocab = as_vocabulary(vocabulary)
+    learned = isinstance(vocabulary, str) and vocabulary == "learned"
+    vocab = None if learned else as_vocabulary(vocabulary)
     if as_frame:
         pd = _import_pandas()
 
@@ -225,7 +243,22 @@ def load_tate(
     )
     target = np.array([names[medium_key(meta.medium[i])] for i in rows], dtype=object)
     groups = np.array([meta.artist[i] for i in rows], dtype=object)
-    tags = tag_matrix(target, vocab)
+    if learned:
+        vocab = build_vocabulary(
+            target, n_tags=None, min_count=OPEN_MIN_COUNT, broader=True
+        )
+    tags = tag_matrix(target, vocab, unknown="ignore")
+    missing = unknown_terms(target, vocab)
+    if missing:
+        shown = ", ".join(f"{t!r} ({n})" for t, n in missing.most_common(5))
+        warnings.warn(
+            f"{len(missing)} medium term(s) of the loaded images have no tag in "
+            f"the vocabulary ({shown}{', ...' if len(missing) > 5 else ''} "
+            "images); their rows of `tags` lack them. The full list is in "
+            "`unknown_terms`; vocabulary='learned' learns an open vocabulary.",
+            UserWarning,
+            stacklevel=2,
+        )
     target_names = [names[k] for k in keys]
 
     summary = _load_summary(
@@ -244,6 +277,8 @@ def load_tate(
         target=target,
         tags=tags,
         tag_names=list(vocab.tags),
+        vocabulary=vocab,
+        unknown_terms=missing,
         groups=groups,
         frame=frame,
         target_names=target_names,

@@ -254,6 +254,19 @@ class Calibration:
         """The conformal threshold: a new image like the held-out ones scores
         above it with probability at most ``rate`` (inf: never, when there are
         too few held-out images for that rate)."""
-        scores = np.sort(self._held_out["novelty"])
-        rank = int(np.ceil((len(scores) + 1) * (1.0 - rate)))
-        return float(scores[rank - 1]) if rank <= len(scores) else float("inf")
+        return conformal_threshold(self._held_out["novelty"], rate)
+
+
+def conformal_threshold(held_out_scores, rate):
+    """The score a new image exchangeable with the held-out ones exceeds with
+    probability at most ``rate``: their ``ceil((n + 1)(1 - rate))``-th smallest
+    score (inf, never exceeded, when there are too few held-out images)."""
+    scores = np.sort(np.asarray(held_out_scores, dtype=np.float64))
+    rank = int(np.ceil((len(scores) + 1) * (1.0 - rate)))
+    return float(scores[rank - 1]) if rank <= len(scores) else float("inf")
+
+
+def unit_features(features):
+    """Rows scaled to unit length, in half precision: what a saved model keeps
+    for cosine distances (see :class:`Calibration`)."""
+    return _unit(features).astype(np.float16)

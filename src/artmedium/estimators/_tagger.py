@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.multioutput import MultiOutputClassifier
-from sklearn.utils import _safe_indexing, check_random_state, check_scalar
+from sklearn.utils import Bunch, _safe_indexing, check_random_state, check_scalar
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -29,10 +29,18 @@ from artmedium._state import (
     check_layer_size,
     check_strings,
 )
-from artmedium.estimators._calibration import check_temperature, fit_temperature
+from artmedium.estimators._calibration import (
+    MAX_CALIBRATION_IMAGES,
+    NOVELTY_NEIGHBOURS,
+    check_temperature,
+    conformal_threshold,
+    fit_temperature,
+    knn_distance,
+    unit_features,
+)
 from artmedium.estimators._embedder import ImageEmbedder
 from artmedium.estimators._modules import Standardize, WeightedBCENet, make_head
-from artmedium.vocabulary import POSTER_TAGS, tags_to_medium
+from artmedium.vocabulary import POSTER_TAGS, Vocabulary, as_vocabulary, tags_to_medium
 
 
 def _logit(p):
@@ -115,8 +123,15 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
     mode : {"independent", "joint"}, default="independent"
         ``"joint"``: one network with a sigmoid output per tag (BCE loss) on the
         embedded features, to compare with the independent classifiers.
-    tag_names : sequence of str or None, default=None
-        The tag vocabulary; ``None`` -> the poster's ten tags.
+    tag_names : Vocabulary, sequence of str or None, default=None
+        The tag vocabulary; ``None`` -> the poster's ten tags. A
+        :class:`~artmedium.vocabulary.Vocabulary` learned by
+        :func:`~artmedium.vocabulary.build_vocabulary` (``broader=True``) brings
+        its structure: a tag implies its broader tags (the targets are
+        completed with them, so broader tags are learned as tags of their
+        own), decoding never emits two tags of an exclusive group, descriptions
+        use the catalogue's wording, and :meth:`assess` backs off to broader
+        tags when unsure.
     threshold : float or array-like of shape (n_tags,), default=0.5
         Probability above which a tag is predicted present (scalar or per tag).
     decode : {"valid", "independent"}, default="valid"
@@ -153,6 +168,12 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
     tag_temperatures_ : ndarray of shape (n_tags,) or None
         The temperature dividing each tag's logit (1 for tags the calibration
         images do not show both ways), or None when not calibrated.
+    vocabulary_ : Vocabulary
+        The tags with their structure (broader terms, exclusive groups,
+        wordings); a plain one when ``tag_names`` is a list.
+    novelty_features_ : ndarray of shape (n_calibration, n_features) or None
+        Unit-length features (float16) of the calibration images, the
+        reference of :meth:`novelty_score`; None when not calibrated.
 
     Examples
     --------
@@ -230,6 +251,8 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         return tags
 
     def _tag_names_for(self, y):
+        if isinstance(self.tag_names, Vocabulary):
+            return list(self.tag_names)
         if self.tag_names is not None:
             return [str(t) for t in self.tag_names]
         # np.asarray, not np.shape: y may be any array-like (a list, a Series,
@@ -296,8 +319,13 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         else:
             self.embedder_ = clone(self.embedder)
         X = self._check_X(X, reset=True)
-        Y = as_tag_matrix(y, self._tag_names_for(y))
-        self.tag_names_ = np.asarray(self._tag_names_for(y), dtype=object)
+        names = self._tag_names_for(y)
+        if isinstance(self.tag_names, Vocabulary):
+            self.vocabulary_ = self.tag_names
+        else:
+            self.vocabulary_ = as_vocabulary(names)
+        Y = self._complete(as_tag_matrix(y, self.vocabulary_))
+        self.tag_names_ = np.asarray(names, dtype=object)
         if len(Y) != _num_samples(X):
             raise ValueError(
                 "X and y have inconsistent numbers of samples: "
@@ -362,6 +390,10 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
             self.estimator_.fit(features, Y[:, self._learned], **fit_params)
         self.classes_ = [np.array([0, 1])] * Y.shape[1]
         combos, counts = np.unique(shown, axis=0, return_counts=True)
+        # Never a candidate: a combination the vocabulary calls impossible
+        # (two supports, two tags of an exclusive group), however labelled.
+        valid = np.array([self._valid(row) for row in combos], dtype=bool)
+        combos, counts = combos[valid], counts[valid]
         self.combinations_ = combos[counts >= self.min_support]
         if len(self.combinations_) == 0:
             raise ValueError(
@@ -371,6 +403,22 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         if X_cal is not None:
             self._calibrate(X_cal, Y_cal)
         return self
+
+    def _complete(self, Y):
+        """``Y`` with every tag's broader tags set (a no-op without hierarchy)."""
+        vocab = self.vocabulary_
+        if not vocab.broader:
+            return Y
+        Y = np.array(Y, copy=True)
+        column = {t: j for j, t in enumerate(vocab.tags)}
+        for tag in vocab.tags:
+            for up in vocab.ancestors(tag):
+                Y[:, column[up]] |= Y[:, column[tag]]
+        return Y
+
+    def _valid(self, row):
+        names = self.vocabulary_.tags
+        return self.vocabulary_.is_valid([names[j] for j in np.flatnonzero(row)])
 
     def _calibration_split(self, Y):
         """(fit rows, calibration rows), stratified by tag combination; a
@@ -431,7 +479,7 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = self._check_X(X, reset=False)
-        Y = as_tag_matrix(y, [str(t) for t in self.tag_names_])
+        Y = self._complete(as_tag_matrix(y, self._vocabulary()))
         if len(Y) != _num_samples(X):
             raise ValueError(
                 "X and y have inconsistent numbers of samples: "
@@ -439,9 +487,23 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
             )
         return self._calibrate(X, Y)
 
+    def _vocabulary(self):
+        # Fitted before vocabulary_ existed (or built by hand): a plain one.
+        vocab = getattr(self, "vocabulary_", None)
+        if vocab is None:
+            vocab = as_vocabulary([str(t) for t in self.tag_names_])
+        return vocab
+
     def _calibrate(self, X, Y):
+        if not 2 <= len(Y) <= MAX_CALIBRATION_IMAGES:
+            raise ValueError(
+                f"calibration needs 2 to {MAX_CALIBRATION_IMAGES} held-out images; "
+                f"got {len(Y)}"
+            )
         self.tag_temperatures_ = None
-        logits = _logit(self.predict_proba(X))
+        self.novelty_features_ = None
+        features = self._embed(X, fit=False)
+        logits = _logit(self._proba_of(features))
         temperatures = np.ones(Y.shape[1])
         for j in range(Y.shape[1]):
             if j in self.constant_tags_ or len(np.unique(Y[:, j])) < 2:
@@ -449,6 +511,8 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
             pair = np.c_[np.zeros(len(Y)), logits[:, j]]
             temperatures[j] = fit_temperature(pair, Y[:, j])
         self.tag_temperatures_ = temperatures
+        if self.embedder_ is not None:
+            self.novelty_features_ = unit_features(features)
         return self
 
     # ---------------------------------------------------------- saved state
@@ -528,6 +592,11 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         fields["calibrated"] = temperatures is not None
         if temperatures is not None:
             arrays["calibration.temperatures"] = (self, "tag_temperatures_")
+        novelty = getattr(self, "novelty_features_", None)
+        fields["novelty_images"] = None if novelty is None else int(len(novelty))
+        if novelty is not None:
+            arrays["calibration.novelty_features"] = (self, "novelty_features_")
+        fields["vocabulary"] = self._vocabulary().to_dict()
         info.update(classes=None, tag_names=list(fields["tag_names"]))
         return State(fields, modules=modules, arrays=arrays, info=info)
 
@@ -677,6 +746,31 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         if not isinstance(calibrated, bool):
             raise ValueError(f"{where}.calibrated must be true or false")
         est.tag_temperatures_ = np.ones(n_tags) if calibrated else None
+        # Saved before novelty and vocabularies existed: none, and a plain one.
+        n_novelty = check_int(
+            fields.get("novelty_images"),
+            f"{where}.novelty_images",
+            2,
+            MAX_CALIBRATION_IMAGES,
+        )
+        est.novelty_features_ = None
+        if n_novelty is not None:
+            if not calibrated or est.embedder_ is None:
+                raise ValueError(
+                    f"{where}.novelty_images needs a calibrated tagger with an embedder"
+                )
+            check_layer_size(n_novelty, n_features, f"{where}.novelty_images")
+            est.novelty_features_ = np.zeros((n_novelty, n_features), np.float16)
+        if "vocabulary" in fields:
+            vocab = Vocabulary.from_dict(fields["vocabulary"], f"{where}.vocabulary")
+            if list(vocab) != tag_names:
+                raise ValueError(
+                    f"{where}.vocabulary must hold the tags of {where}.tag_names, "
+                    "in their order"
+                )
+        else:
+            vocab = as_vocabulary(tag_names)
+        est.vocabulary_ = vocab
         est.combinations_ = np.asarray(combinations, dtype=np.int64)
         est.combination_counts_ = np.asarray(counts, dtype=np.int64)
         return est
@@ -755,7 +849,10 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples, n_tags)
         """
         check_is_fitted(self)
-        features = self._embed(self._check_X(X, reset=False), fit=False)
+        return self._proba_of(self._embed(self._check_X(X, reset=False), fit=False))
+
+    def _proba_of(self, features):
+        """Calibrated tag probabilities of embedded features."""
         if self.mode == "joint":
             return self._calibrated(self.estimator_.predict_proba(features))
         n = _num_samples(features)
@@ -833,7 +930,7 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         decode = self.decode if decode is None else decode
         t = self._thresholds(proba.shape[1])
         if decode == "independent":
-            return (proba >= t).astype(np.int64)
+            return self._consistent((proba >= t).astype(np.int64), proba)
         # Shift each tag's log-odds so that p == threshold is the indifference point.
         eps = 1e-7
         p = np.clip(proba, eps, 1 - eps)
@@ -842,6 +939,30 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         scores = logit @ self.combinations_.T
         return self.combinations_[np.argmax(scores, axis=1)].astype(np.int64)
 
+    def _consistent(self, Y, proba):
+        """Independent decisions made possible: broader tags are added, then
+        of each exclusive group only the most probable present tag stays (the
+        others leave with their narrower tags)."""
+        vocab = self._vocabulary()
+        if not (vocab.exclusive or vocab.broader):
+            return Y
+        column = {t: j for j, t in enumerate(vocab.tags)}
+        Y = self._complete(Y)
+        for group in vocab.exclusive:
+            cols = np.array([column[t] for t in group])
+            present = Y[:, cols].astype(bool)
+            rows = np.flatnonzero(present.sum(axis=1) > 1)
+            if not len(rows):
+                continue
+            scores = np.where(present[rows], proba[np.ix_(rows, cols)], -np.inf)
+            keep = np.argmax(scores, axis=1)
+            for i, row in enumerate(rows):
+                for k, tag in enumerate(group):
+                    if k != keep[i]:
+                        drop = [column[t] for t in (tag, *vocab.narrower(tag))]
+                        Y[row, drop] = 0
+        return Y
+
     def predict_medium(self, X):
         """Medium descriptions composed from the predicted tags.
 
@@ -849,15 +970,208 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         -------
         ndarray of str, shape (n_samples,)
         """
-        tags = self.predict(X)
-        names = list(self.tag_names_)
-        return np.array(
-            [
-                tags_to_medium([n for n, on in zip(names, row) if on], vocabulary=names)
-                for row in tags
-            ],
-            dtype=object,
+        return self.describe(self.predict(X))
+
+    def describe(self, Y):
+        """Medium descriptions of 0/1 tag rows (the catalogue's wording where
+        the vocabulary has one, else composed: see
+        :func:`~artmedium.vocabulary.tags_to_medium`).
+
+        Parameters
+        ----------
+        Y : array-like of shape (n_samples, n_tags)
+
+        Returns
+        -------
+        ndarray of str, shape (n_samples,)
+        """
+        check_is_fitted(self)
+        vocab = self._vocabulary()
+        names = vocab.tags
+        out, seen = [], {}
+        for row in np.asarray(Y):
+            key = tuple(np.flatnonzero(row))
+            if key not in seen:
+                seen[key] = tags_to_medium([names[j] for j in key], vocabulary=vocab)
+            out.append(seen[key])
+        return np.array(out, dtype=object)
+
+    # ------------------------------------------------------------ honest answers
+    def novelty_score(self, X):
+        """How unlike the calibration images each input is (higher: stranger).
+
+        The cosine distance of its embedded features to the k-th nearest
+        calibration image (k = 5, fewer with fewer images), as
+        :meth:`artmedium.MediumClassifier.novelty_score`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+
+        Raises
+        ------
+        ValueError
+            When the tagger is not calibrated, or embeds nothing
+            (``embedder="passthrough"`` keeps no reference features).
+        """
+        return self._novelty_of(self._embed(self._check_X(X, reset=False), fit=False))
+
+    def _novelty_reference(self):
+        check_is_fitted(self)
+        reference = getattr(self, "novelty_features_", None)
+        if reference is None:
+            raise ValueError(
+                "novelty needs a calibrated tagger with an embedder: fit with "
+                "calibration_size, or call calibrate() on held-out images"
+            )
+        return reference
+
+    def _novelty_of(self, features):
+        reference = self._novelty_reference()
+        k = min(NOVELTY_NEIGHBOURS, len(reference) - 1)
+        return knn_distance(features, reference, k)
+
+    def _novelty_threshold(self, rate):
+        reference = self._novelty_reference()
+        k = min(NOVELTY_NEIGHBOURS, len(reference) - 1)
+        held_out = knn_distance(reference, reference, k, leave_one_out=True)
+        return conformal_threshold(held_out, rate)
+
+    def assess(self, X, confidence=0.9, unknown_rate=0.05):
+        """Descriptions with a status, backing off to broader tags when unsure.
+
+        Each image's tags are decoded as by :meth:`predict`. A most specific tag
+        whose calibrated probability is below ``confidence`` is replaced by its
+        nearest broader tag that reaches it ("etching" -> "intaglio print",
+        giving "Intaglio print on paper"), if the vocabulary has one. The answer
+        then claims its tags present and every other tag absent, except the
+        narrower tags of a term it backed off to; its ``confidence`` is the
+        least probable of those claims. Status, per image:
+
+        * ``"unknown"``: its novelty score is above the threshold that only
+          ``unknown_rate`` of images like the calibration images exceed (the
+          conformal rank of their leave-one-out scores): probably not one of
+          the media the tagger knows, or not an artwork;
+        * ``"ok"``: every claim has probability at least ``confidence``;
+        * ``"uncertain"``: otherwise.
+
+        Parameters
+        ----------
+        X : images or array-like
+            As for :meth:`predict`.
+        confidence : float in (0, 1), default=0.9
+            Calibrated probability each claim of an ``ok`` answer reaches.
+        unknown_rate : float in (0, 1), default=0.05
+            Share of images like the calibration images marked ``unknown``.
+
+        Returns
+        -------
+        Bunch
+            ``tags`` (0/1 after backing off, broader tags included),
+            ``decoded`` (0/1 before), ``medium`` and ``decoded_medium`` (their
+            descriptions), ``backed_off`` (bool), ``proba`` (calibrated tag
+            probabilities), ``confidence`` (of each answer), ``novelty``,
+            ``status``, and the ``novelty_threshold`` used.
+
+        Raises
+        ------
+        ValueError
+            When the tagger is not calibrated (see :meth:`calibrate`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from artmedium import MediumTagger
+        >>> from artmedium.vocabulary import Vocabulary
+        >>> vocab = Vocabulary(["etching", "aquatint", "intaglio print"],
+        ...                    broader={"etching": "intaglio print",
+        ...                             "aquatint": "intaglio print"})
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.normal(size=(300, 2))
+        >>> noisy = X[:, 0] + rng.normal(size=300) > 0
+        >>> y = np.where(noisy, "Etching on paper", "Aquatint on paper")
+        >>> tagger = MediumTagger(embedder="passthrough", tag_names=vocab,
+        ...                       calibration_size=0.3, random_state=0).fit(X, y)
+        >>> answers = tagger.assess([[3.0, 0.0], [0.01, 0.0]], unknown_rate=None)
+        >>> answers.medium.tolist()
+        ['Etching on paper', 'Intaglio print on paper']
+        >>> answers.status.tolist()
+        ['ok', 'ok']
+        """
+        check_is_fitted(self)
+        if getattr(self, "tag_temperatures_", None) is None:
+            raise ValueError(
+                "assess needs calibrated probabilities: fit with calibration_size, "
+                "or call calibrate() on held-out images"
+            )
+        check_scalar(
+            confidence, "confidence", Real, min_val=0, max_val=1,
+            include_boundaries="neither",
+        )  # fmt: skip
+        if unknown_rate is not None:
+            check_scalar(
+                unknown_rate, "unknown_rate", Real, min_val=0, max_val=1,
+                include_boundaries="neither",
+            )  # fmt: skip
+        features = self._embed(self._check_X(X, reset=False), fit=False)
+        proba = self._proba_of(features)
+        decoded = self.decode_proba(proba)
+        tags, answer_confidence = self._back_off(decoded, proba, confidence)
+        backed_off = (tags != decoded).any(axis=1)
+        status = np.where(answer_confidence >= confidence, "ok", "uncertain")
+        novelty, threshold = None, None
+        if (
+            unknown_rate is not None
+            and getattr(self, "novelty_features_", None) is not None
+        ):
+            novelty = self._novelty_of(features)
+            threshold = self._novelty_threshold(unknown_rate)
+            status = np.where(novelty > threshold, "unknown", status)
+        status = status.astype(object)
+        return Bunch(
+            tags=tags,
+            decoded=decoded,
+            medium=self.describe(tags),
+            decoded_medium=self.describe(decoded),
+            backed_off=backed_off,
+            proba=proba,
+            confidence=answer_confidence,
+            novelty=novelty,
+            status=status,
+            novelty_threshold=threshold,
         )
+
+    def _back_off(self, decoded, proba, confidence):
+        """(tags after backing off, confidence of each answer); see :meth:`assess`."""
+        vocab = self._vocabulary()
+        column = {t: j for j, t in enumerate(vocab.tags)}
+        names = vocab.tags
+        out = np.zeros_like(decoded)
+        least = np.empty(len(decoded))
+        for i, (row, p) in enumerate(zip(decoded, proba)):
+            kept, open_ = set(), set()
+            for leaf in vocab.leaves([names[j] for j in np.flatnonzero(row)]):
+                if p[column[leaf]] >= confidence:
+                    kept.add(leaf)
+                    continue
+                up = next(
+                    (a for a in vocab.ancestors(leaf) if p[column[a]] >= confidence),
+                    None,
+                )
+                if up is None:
+                    kept.add(leaf)  # nothing broader is sure: stays, uncertain
+                else:
+                    kept.add(up)
+                    open_.update(vocab.narrower(up))
+            present = {column[t] for t in vocab.closure(kept)}
+            out[i, sorted(present)] = 1
+            claims = [p[j] for j in present] + [
+                1.0 - p[j]
+                for j in range(len(names))
+                if j not in present and names[j] not in open_
+            ]
+            least[i] = min(claims)
+        return out, least
 
     def score(self, X, y, sample_weight=None):
         """Exact-match (subset) accuracy over all tags.
