@@ -333,11 +333,12 @@ class Vocabulary(Sequence):
                 raise TypeError(
                     f"exclusive must hold groups of tags, got the string {group!r}"
                 )
-            members = sorted({_normalize(t) for t in group}, key=order.get)
+            members = {_normalize(t) for t in group}
             if any(m not in known for m in members):
                 raise ValueError(
-                    f"exclusive group {members} has tags outside the vocabulary"
+                    f"exclusive group {sorted(members)} has tags outside the vocabulary"
                 )
+            members = sorted(members, key=order.get)
             for m in members:
                 related = set(members) & set(_chain(m, parent))
                 if related:
@@ -509,7 +510,10 @@ class Vocabulary(Sequence):
             raise ValueError(f"{where}.exclusive must be a list of lists of tags")
         exclusive = [strings(g, "exclusive[]") for g in groups]
         counts = {}
-        for item in data.get("counts", []):
+        items = data.get("counts", [])
+        if not isinstance(items, list):
+            raise ValueError(f"{where}.counts must be a list of [tag, count] pairs")
+        for item in items:
             if not (
                 isinstance(item, list)
                 and len(item) == 2

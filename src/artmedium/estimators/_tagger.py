@@ -346,6 +346,7 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
                 sample_weight, Y, dtype=np.float64, ensure_non_negative=True
             )
         self.tag_temperatures_ = None
+        self.novelty_features_ = None
         X_cal = None
         if self.calibration_size is not None:
             fit_rows, cal_rows = self._calibration_split(Y)
@@ -406,7 +407,7 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
 
     def _complete(self, Y):
         """``Y`` with every tag's broader tags set (a no-op without hierarchy)."""
-        vocab = self.vocabulary_
+        vocab = self._vocabulary()
         if not vocab.broader:
             return Y
         Y = np.array(Y, copy=True)
@@ -1182,5 +1183,6 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         """
         from sklearn.metrics import accuracy_score
 
-        Y = as_tag_matrix(y, list(self.tag_names_))
+        # Completed with broader tags, as predictions are.
+        Y = self._complete(as_tag_matrix(y, self._vocabulary()))
         return accuracy_score(Y, self.predict(X), sample_weight=sample_weight)
