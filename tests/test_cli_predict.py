@@ -297,15 +297,17 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(scans, model_dir):
 
 
 def test_embedded_model_is_the_default(scans, model_dir, monkeypatch, tmp_path):
+    """--vocabulary poster: the embedded ten-class classifier, as before #16."""
     monkeypatch.setattr(artmedium.pretrained, "DEFAULT_MODEL_DIR", model_dir)
-    with_default = invoke(scans, "--format", "json")
+    with_default = invoke(scans, "--vocabulary", "poster", "--format", "json")
     assert with_default.exit_code == 0, with_default.output
     explicit = invoke(scans, "--model", model_dir, "--format", "json")
     assert parse(with_default.stdout, "json") == parse(explicit.stdout, "json")
     monkeypatch.setattr(artmedium.pretrained, "DEFAULT_MODEL_DIR", tmp_path / "none")
-    result = invoke(scans)
+    result = invoke(scans, "--vocabulary", "poster")
     assert result.exit_code == 1
     assert "default model is not installed" in result.output
+    assert "--vocabulary poster" not in result.output
 
 
 def test_a_tagger_model_reports_its_tags(scans, tagger_dir):
@@ -337,6 +339,9 @@ def test_a_tagger_model_reports_its_tags(scans, tagger_dir):
         ["--accept-accuracy", "1.01"],
         ["--unknown-rate", "1"],
         ["--unknown-rate", "-0.1"],
+        ["--vocabulary", "aat"],
+        ["--vocabulary", "poster"],  # with --model
+        ["--vocabulary", "tate"],
     ],
 )
 def test_usage_errors_exit_2(scans, model_dir, bad):
@@ -931,4 +936,169 @@ def test_the_help_explains_status_and_candidates():
     assert "hold the true one with probability --confidence" in text
     assert "coverage can be lower" in text
     assert "prints no status" in text
-    assert "artmedium predict scans/ --accept-accuracy 0.95 --format csv" in text
+    assert "artmedium predict scans/ --vocabulary poster --accept-accuracy 0.95" in text
+
+
+# ------------------------------------------------------ the embedded tagger (#16)
+
+
+@pytest.fixture(scope="module")
+def calibrated_tagger_dir(tmp_path_factory):
+    """A tiny calibrated tagger over a hierarchical vocabulary: a stand-in for
+    the embedded one."""
+    from test_inference import fit_calibrated_tagger
+
+    folder = tmp_path_factory.mktemp("models") / "tags"
+    return save_model(fit_calibrated_tagger(), folder)
+
+
+@pytest.fixture
+def embedded(monkeypatch, model_dir, calibrated_tagger_dir):
+    """The stand-ins in place of the embedded classifier and tagger."""
+    monkeypatch.setattr(artmedium.pretrained, "DEFAULT_MODEL_DIR", model_dir)
+    monkeypatch.setattr(
+        artmedium.pretrained, "DEFAULT_TAGGER_DIR", calibrated_tagger_dir
+    )
+
+
+def test_the_embedded_tagger_is_the_default(scans, calibrated_tagger_dir, embedded):
+    by_default = invoke(scans, "--format", "json")
+    assert by_default.exit_code == 0, by_default.output
+    explicit = invoke(scans, "--model", calibrated_tagger_dir, "--format", "json")
+    rows = parse(by_default.stdout, "json")
+    assert rows == parse(explicit.stdout, "json")
+    assert rows == parse(invoke(scans, "--vocabulary", "tate", "--format",
+                                "json").stdout, "json")  # fmt: skip
+    assert all(r["status"] in ("ok", "uncertain", "unknown") for r in rows)
+    assert "Intaglio print on paper" in {r["medium"] for r in rows}
+
+
+def test_vocabulary_poster_gives_the_classifiers_rows(scans, model_dir, embedded):
+    for fmt in ("table", "csv", "json"):
+        poster = invoke(scans, "--vocabulary", "poster", "--format", fmt)
+        assert poster.exit_code == 0, poster.output
+        assert poster.stdout == invoke(scans, "--model", model_dir, "--format",
+                                       fmt).stdout  # fmt: skip
+    rows = parse(poster.stdout, "json")
+    assert {r["medium"] for r in rows} <= set(TWO_MEDIA)
+    assert "status" not in rows[0]
+
+
+def test_vocabulary_with_a_model_is_a_usage_error(scans, model_dir, embedded):
+    result = invoke(scans, "--model", model_dir, "--vocabulary", "tate")
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "--vocabulary chooses between the embedded models" in text
+    assert "Traceback" not in result.output
+
+
+def test_a_missing_tagger_names_vocabulary_poster(
+    scans, model_dir, monkeypatch, tmp_path
+):
+    monkeypatch.setattr(artmedium.pretrained, "DEFAULT_MODEL_DIR", model_dir)
+    monkeypatch.setattr(artmedium.pretrained, "DEFAULT_TAGGER_DIR", tmp_path / "no")
+    result = invoke(scans)
+    assert result.exit_code == 1
+    assert "embedded tagger is not installed" in result.output
+    assert "--vocabulary poster" in result.output
+    assert "Traceback" not in result.output
+    # The classifier still answers when asked for.
+    assert invoke(scans, "--vocabulary", "poster").exit_code == 0
+
+
+def test_load_model_tags_is_the_embedded_tagger(calibrated_tagger_dir, monkeypatch,
+                                                tmp_path):  # fmt: skip
+    from artmedium.persistence import is_default_tagger_installed
+
+    monkeypatch.setattr(artmedium.pretrained, "DEFAULT_TAGGER_DIR", tmp_path / "no")
+    assert not is_default_tagger_installed()
+    with pytest.raises(FileNotFoundError, match="embedded tagger is not installed"):
+        load_model("tags")
+    monkeypatch.setattr(
+        artmedium.pretrained, "DEFAULT_TAGGER_DIR", calibrated_tagger_dir
+    )
+    assert is_default_tagger_installed()
+    tagger = load_model("tags")
+    assert isinstance(tagger, MediumTagger)
+    assert tagger.tag_temperatures_ is not None
+    assert list(tagger.tag_names_) == list(load_model(calibrated_tagger_dir).tag_names_)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json"])
+def test_a_calibrated_taggers_rows_agree_with_assess(
+    scans_and_broken, calibrated_tagger_dir, embedded, fmt
+):
+    from artmedium.vocabulary import aat_term
+
+    result = invoke(scans_and_broken, "--format", fmt, "--batch-size", "2")
+    assert result.exit_code == 1  # the broken file, after every row
+    broken = str(scans_and_broken / "broken.png")
+    files = sorted(str(p) for p in scans_and_broken.glob("scan*.png"))
+    tagger = load_model(calibrated_tagger_dir)
+    answers = tagger.assess(np.array(files, dtype=object))
+    names = list(tagger.tag_names_)
+    rows = {r["path"]: r for r in parse(result.stdout, fmt)}
+    assert set(rows) == {*files, broken}
+    bad = rows.pop(broken)
+    assert bad["error"]
+    backed_off = 0
+    for path, row in rows.items():
+        i = files.index(path)
+        candidates = [answers.medium[i]]
+        if answers.backed_off[i]:
+            candidates.append(answers.decoded_medium[i])
+            backed_off += 1
+        tags = [t for t, on in zip(names, answers.tags[i]) if on]
+        ids = {t: aat_term(t).id for t in tags if aat_term(t) is not None}
+        assert row["medium"] == answers.medium[i]
+        assert row["status"] == answers.status[i]
+        assert float(row["probability"]) == pytest.approx(
+            answers.confidence[i], abs=2e-6
+        )
+        assert float(row["novelty"]) == pytest.approx(answers.novelty[i], abs=2e-6)
+        if fmt == "csv":
+            assert row["candidates"] == ";".join(candidates)
+            assert row["tags"] == ";".join(tags)
+            assert row["aat_ids"] == ";".join(f"{t}={n}" for t, n in ids.items())
+        else:
+            assert (row["candidates"], row["tags"], row["aat_ids"]) == (
+                candidates, tags, ids
+            )  # fmt: skip
+    assert backed_off, "the stand-in backs off on striped scans"
+    if fmt == "csv":
+        assert (bad["status"], bad["candidates"], bad["aat_ids"]) == ("", "", "")
+    else:
+        assert (bad["status"], bad["candidates"], bad["aat_ids"]) == (None, [], {})
+
+
+def test_a_calibrated_taggers_table_shows_the_answers_tags(scans, embedded):
+    result = invoke(scans)
+    assert result.exit_code == 0, result.output
+    header, *lines = result.stdout.splitlines()
+    assert header.split()[:5] == ["path", "medium", "probability", "status",
+                                  "candidates"]  # fmt: skip
+    tags_at = header.index("tags")
+    backed = [line for line in lines if "  Intaglio print on paper  " in line]
+    assert backed
+    for line in backed:
+        assert line[tags_at:].split("  ")[0].strip() == "intaglio print"
+
+
+def test_accept_accuracy_with_the_embedded_tagger_exits_1(scans, embedded):
+    result = invoke(scans, "--accept-accuracy", "0.95")
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "accept_accuracy applies to a MediumClassifier only" in text
+    assert "--vocabulary poster" in text
+    assert invoke(scans, "--vocabulary", "poster").exit_code == 0
+
+
+def test_the_help_explains_the_vocabularies_and_backing_off():
+    result = CliRunner().invoke(main, ["predict", "--help"], terminal_width=80)
+    text = " ".join(result.output.split())
+    assert "--vocabulary [tate|poster]" in text
+    assert "Intaglio print on paper" in text
+    assert "every claim of the answer" in text
+    assert "the more specific description it backed off from" in text
+    assert "aat_ids" in text and "never guessed" in text
+    assert "artmedium predict scans/ --vocabulary poster" in text

@@ -429,7 +429,7 @@ def test_an_uncalibrated_models_rows_are_as_before(clf, files):
     predictor = BatchPredictor(clf)
     assert not predictor.calibrated
     rows = list(predict_files(clf, [paths[0], broken]))
-    expected = ["path", "medium", "probability", "top_k", "tags",
+    expected = ["path", "medium", "probability", "top_k", "tags", "aat_ids",
                 "tag_probabilities", "error"]  # fmt: skip
     assert [list(r) for r in rows] == [expected, expected]
 
@@ -466,8 +466,11 @@ def test_a_tagger_has_no_calibration_to_use(files):
     y = np.array([MEDIA[i % 2] for i in range(len(X))], dtype=object)
     tagger = MediumTagger(embedder=toy_embedder(), random_state=0).fit(X, y)
     assert not BatchPredictor(tagger).calibrated
-    with pytest.raises(ValueError, match="a MediumTagger has no calibration"):
+    with pytest.raises(ValueError, match="accept_accuracy applies to a Medium"):
         BatchPredictor(tagger, accept_accuracy=0.9)
+    with pytest.raises(ValueError, match="this tagger is not calibrated") as info:
+        BatchPredictor(tagger, confidence=0.8)
+    assert "MediumTagger.calibrate(X_held_out, Y_held_out)" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -511,3 +514,221 @@ def test_a_saved_calibrated_model_gives_the_same_rows(calibrated, files, tmp_pat
                 assert a[key] is b[key] is None
             else:
                 assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-7)
+
+
+# ------------------------------------------------------------ calibrated tagger
+
+# A hierarchical vocabulary (#16): etching and aquatint are intaglio prints.
+INTAGLIO = {"etching": "intaglio print", "aquatint": "intaglio print"}
+
+
+def fit_calibrated_tagger():
+    """A tiny calibrated tagger over a hierarchical vocabulary (issue #16).
+
+    Striped images are etchings or aquatints at random, dotted ones graphite:
+    the tagger is sure of "intaglio print" but not of which, so it backs off
+    to "Intaglio print on paper" on striped scans.
+    """
+    from artmedium import MediumTagger
+    from artmedium.vocabulary import Vocabulary
+    from test_persistence import toy_embedder
+
+    vocab = Vocabulary(
+        ["etching", "aquatint", "intaglio print", "graphite"],
+        broader=INTAGLIO,
+        exclusive=[["etching", "aquatint"]],
+    )
+    X, y = make_toy_images(n_per_class=20, size=40)
+    coin = np.random.RandomState(0).rand(len(y)) < 0.5
+    print_ = np.where(coin, "Etching on paper", "Aquatint on paper")
+    media = np.where(y == "striped", print_, "Graphite on paper").astype(object)
+    return MediumTagger(
+        embedder=toy_embedder(), tag_names=vocab, calibration_size=0.3, random_state=0
+    ).fit(X, media)
+
+
+@pytest.fixture(scope="module")
+def calibrated_tagger():
+    return fit_calibrated_tagger()
+
+
+def test_a_calibrated_taggers_rows_carry_what_assess_gives(calibrated_tagger, files):
+    from artmedium.vocabulary import aat_term
+
+    paths, _ = files
+    predictor = BatchPredictor(calibrated_tagger, top_k=2)
+    assert predictor.calibrated
+    rows = [r for b in predictor.predict_batches(paths, batch_size=2) for r in b]
+    answers = calibrated_tagger.assess(np.array(paths, dtype=object))
+    names = list(calibrated_tagger.tag_names_)
+    for i, row in enumerate(rows):
+        assert list(row) == [
+            "path", "medium", "probability", "status", "candidates", "novelty",
+            "top_k", "tags", "aat_ids", "tag_probabilities", "error",
+        ]  # fmt: skip
+        assert row["medium"] == answers.medium[i]
+        # Its probability: that of the answer's least sure claim.
+        assert row["probability"] == pytest.approx(answers.confidence[i], abs=1e-6)
+        assert row["status"] == answers.status[i]
+        assert row["novelty"] == pytest.approx(answers.novelty[i], rel=1e-4, abs=1e-6)
+        assert row["tags"] == [t for t, on in zip(names, answers.tags[i]) if on]
+        assert row["aat_ids"] == {
+            t: aat_term(t).id for t in row["tags"] if aat_term(t) is not None
+        }
+        assert row["tag_probabilities"] == pytest.approx(
+            dict(zip(names, answers.proba[i])), abs=1e-6
+        )
+        expected = [answers.medium[i]]
+        if answers.backed_off[i]:
+            expected.append(answers.decoded_medium[i])
+        assert row["candidates"] == expected
+        probs = [alt["probability"] for alt in row["top_k"]]
+        assert probs == sorted(probs, reverse=True) and len(probs) == 2
+    assert {r["status"] for r in rows} <= {"ok", "uncertain", "unknown"}
+
+
+def test_a_backed_off_row_names_the_broader_answer_first(calibrated_tagger, files):
+    paths, _ = files
+    rows = list(predict_files(calibrated_tagger, paths))
+    backed = [r for r in rows if r["medium"] == "Intaglio print on paper"]
+    assert backed, "the toy tagger backs off on striped scans"
+    for row in backed:
+        # The answer, then the more specific description it backed off from.
+        assert row["candidates"][0] == "Intaglio print on paper"
+        assert row["candidates"][1:] in (
+            ["Etching on paper"], ["Aquatint on paper"]
+        )  # fmt: skip
+        assert row["tags"] == ["intaglio print"]
+        assert row["aat_ids"] == {"intaglio print": "300053218"}
+        assert row["probability"] >= 0.9 or row["status"] != "ok"
+    for row in rows:
+        if row["medium"] != "Intaglio print on paper":
+            assert row["candidates"] == [row["medium"]]
+
+
+def test_a_calibrated_tagger_is_assessed_once_per_batch(
+    calibrated_tagger, files, monkeypatch
+):
+    paths, _ = files
+    calls = []
+    cls = type(calibrated_tagger)
+    real = cls.assess
+
+    def counted(self, X, **options):
+        calls.append((len(X), options))
+        return real(self, X, **options)
+
+    def forbidden(self, X):
+        raise AssertionError("assess gives the calibrated probabilities")
+
+    monkeypatch.setattr(cls, "assess", counted)
+    monkeypatch.setattr(cls, "predict_proba", forbidden)
+    rows = list(
+        predict_files(calibrated_tagger, paths, batch_size=2, confidence=0.8,
+                      unknown_rate=0.1)
+    )  # fmt: skip
+    assert len(rows) == 5 and all(r["error"] == "" for r in rows)
+    options = {"confidence": 0.8, "unknown_rate": 0.1}
+    assert calls == [(2, options), (2, options), (1, options)]
+
+
+def test_a_calibrated_tagger_refuses_accept_accuracy(calibrated_tagger):
+    with pytest.raises(ValueError, match="accept_accuracy applies to a Medium") as info:
+        BatchPredictor(calibrated_tagger, accept_accuracy=0.95)
+    assert "confidence" in str(info.value)
+
+
+def test_a_bad_file_of_a_tagger_gets_an_error_row_the_others_intact(
+    calibrated_tagger, files
+):
+    paths, broken = files
+    inputs = [paths[0], broken, *paths[1:3]]
+    rows = list(predict_files(calibrated_tagger, inputs, batch_size=2))
+    alone = list(predict_files(calibrated_tagger, [paths[0], *paths[1:3]]))
+    bad = rows.pop(1)
+    assert bad["error"] and bad["medium"] is None and bad["probability"] is None
+    assert (bad["status"], bad["candidates"], bad["novelty"]) == (None, [], None)
+    assert (bad["tags"], bad["aat_ids"]) == ([], {})
+    assert list(bad) == list(rows[0])
+    for row, same in zip(rows, alone):
+        assert row["error"] == ""
+        for key in ("medium", "status", "candidates", "tags", "aat_ids"):
+            assert row[key] == same[key]
+        assert row["probability"] == pytest.approx(same["probability"], abs=1e-6)
+
+
+def test_an_image_a_tagger_fails_on_gets_an_error_row_alone(
+    calibrated_tagger, files, monkeypatch
+):
+    paths, _ = files
+    cls = type(calibrated_tagger)
+    real = cls.assess
+
+    def fails_on_many(self, X, **options):
+        if len(X) > 1:
+            raise ValueError("a batch of one, please")
+        if np.asarray(X[0]).mean() == np.asarray(poisoned).mean():
+            raise RuntimeError("out of memory")
+        return real(self, X, **options)
+
+    from artmedium.io import read_image
+
+    poisoned = read_image(paths[1])
+    monkeypatch.setattr(cls, "assess", fails_on_many)
+    rows = list(predict_files(calibrated_tagger, paths, batch_size=4))
+    assert [r["path"] for r in rows] == paths
+    assert rows[1]["error"] == "cannot predict: out of memory"
+    assert rows[1]["status"] is None
+    assert all(r["error"] == "" and r["status"] for i, r in enumerate(rows) if i != 1)
+
+
+def test_unknown_rate_0_marks_no_tagger_answer_unknown(calibrated_tagger, files):
+    paths, _ = files
+    rows = list(predict_files(calibrated_tagger, paths, unknown_rate=0))
+    assert all(r["status"] in ("ok", "uncertain") for r in rows)
+    assert all(r["novelty"] is None for r in rows)
+
+
+def test_an_uncalibrated_hierarchical_tagger_rows_are_as_before(files):
+    """No calibration: the decoded tags, their description in the tagger's
+    wording and the probability of that tag set, as before #16."""
+    from artmedium import MediumTagger
+    from artmedium.vocabulary import Vocabulary
+    from test_persistence import toy_embedder
+
+    paths, broken = files
+    vocab = Vocabulary(["etching", "aquatint", "intaglio print", "graphite"],
+                       broader=INTAGLIO)  # fmt: skip
+    X, y = make_toy_images(n_per_class=8, size=40)
+    media = np.where(y == "striped", "Etching on paper", "Graphite on paper")
+    tagger = MediumTagger(embedder=toy_embedder(), tag_names=vocab, random_state=0)
+    tagger.fit(X, media.astype(object))
+    predictor = BatchPredictor(tagger)
+    assert not predictor.calibrated
+    rows = list(predict_files(tagger, [*paths, broken]))
+    expected_keys = ["path", "medium", "probability", "top_k", "tags", "aat_ids",
+                     "tag_probabilities", "error"]  # fmt: skip
+    assert all(list(r) == expected_keys for r in rows)
+    X_paths = np.array(paths, dtype=object)
+    proba = tagger.predict_proba(X_paths)
+    decoded = tagger.predict(X_paths)
+    assert [r["medium"] for r in rows[:-1]] == list(tagger.predict_medium(X_paths))
+    for row, p, on in zip(rows, proba, decoded):
+        assert row["probability"] == pytest.approx(np.prod(np.where(on, p, 1 - p)))
+        assert row["tags"] == [t for t, c in zip(vocab, on) if c]
+        if "etching" in row["tags"]:
+            assert row["aat_ids"] == {
+                "etching": "300053241", "intaglio print": "300053218"
+            }  # fmt: skip
+    assert rows[-1]["aat_ids"] == {} and rows[-1]["error"]
+
+
+def test_a_classifier_rows_carry_the_aat_ids_of_their_tags(clf, files):
+    paths, _ = files
+    for row in predict_files(clf, paths):
+        if row["medium"] == "Oil paint on canvas":
+            assert row["aat_ids"] == {"oil paint": "300015050", "canvas": "300014078"}
+        else:  # graphite: no verified id, none guessed
+            assert row["aat_ids"] == {}
+    (quiet,) = predict_files(clf, paths[:1], tags=False)
+    assert quiet["aat_ids"] == {} and quiet["tags"] == []

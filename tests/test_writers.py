@@ -139,7 +139,7 @@ def rows_and_tags(draw):
         error = draw(st.one_of(st.just(""), TEXT))
         if error:
             medium, probability, top_k = None, None, []
-            tags, tag_probabilities = [], {}
+            tags, tag_probabilities, aat_ids = [], {}, {}
         else:
             top_k = [
                 {"medium": draw(TEXT), "probability": draw(PROBABILITY)}
@@ -148,6 +148,7 @@ def rows_and_tags(draw):
             medium, probability = top_k[0]["medium"], top_k[0]["probability"]
             tag_probabilities = {t: draw(PROBABILITY) for t in tag_names}
             tags = [t for t, p in tag_probabilities.items() if p >= 0.5]
+            aat_ids = {t: draw(TEXT) for t in tags if draw(st.booleans())}
         rows.append(
             {
                 "path": draw(TEXT),
@@ -155,6 +156,7 @@ def rows_and_tags(draw):
                 "probability": probability,
                 "top_k": top_k,
                 "tags": tags,
+                "aat_ids": aat_ids,
                 "tag_probabilities": tag_probabilities,
                 "error": error,
             }
@@ -190,6 +192,8 @@ def test_csv_cells_are_safe_and_give_the_names_back(case):
         assert unescape(cells["medium"]) == (row["medium"] or "")
         assert unescape(cells["error"]) == row["error"]
         assert unescape(cells["tags"]) == ";".join(row["tags"])
+        pairs = ";".join(f"{t}={i}" for t, i in row["aat_ids"].items())
+        assert unescape(cells["aat_ids"]) == pairs
 
 
 @settings(max_examples=150, deadline=None)
@@ -714,3 +718,26 @@ def test_every_status_row_is_one_safe_line_that_fits(case, width):
         cells = dict(zip(table[0], line))
         assert unescape(cells["candidates"]) == ";".join(row["candidates"])
         assert not any(cell.startswith(FORMULA_START) for cell in line)
+
+
+# ------------------------------------------------------------------ AAT ids
+
+
+def test_csv_writes_the_aat_ids_after_the_tags():
+    ids = {"etching": "300053241", "intaglio print": "300053218"}
+    row = {**table_row("a.jpg", tags=list(ids)), "aat_ids": ids}
+    hostile = {**table_row("b.jpg", tags=["=evil"]), "aat_ids": {"=evil": "1\n2"}}
+    old = table_row("c.jpg")  # a row from before AAT ids: an empty cell
+    text = run_writer(CsvWriter(io.StringIO(), 1, ["etching"]), [row, hostile, old])
+    header, *lines = list(csv.reader(io.StringIO(text)))
+    assert header[header.index("tags") + 1] == "aat_ids"
+    cells = [dict(zip(header, line)) for line in lines]
+    assert cells[0]["aat_ids"] == "etching=300053241;intaglio print=300053218"
+    assert cells[1]["aat_ids"] == "'=evil=1\\n2"
+    assert cells[2]["aat_ids"] == ""
+
+
+def test_json_rows_keep_the_aat_ids():
+    row = {**table_row("a.jpg", tags=["etching"]), "aat_ids": {"etching": "300053241"}}
+    (line,) = run_writer(JsonLinesWriter(io.StringIO()), [row]).splitlines()
+    assert json.loads(line)["aat_ids"] == {"etching": "300053241"}

@@ -275,7 +275,7 @@ def _row(path, medium, probability, top_k, error="", assessment=None):
     row = {"path": path, "medium": medium, "probability": probability}
     if assessment is not None:
         row.update(assessment)
-    row.update(top_k=top_k, tags=[], tag_probabilities={}, error=error)
+    row.update(top_k=top_k, tags=[], aat_ids={}, tag_probabilities={}, error=error)
     return row
 
 
@@ -329,15 +329,37 @@ def _batches(inputs, *, batch_size, workers, min_size, max_pixels):
         yield entries
 
 
+# A tagger's answer is ok when every claim reaches --confidence: no accuracy
+# threshold of the calibration answers enters it.
+_TAGGER_ACCEPT_ACCURACY = (
+    "accept_accuracy applies to a MediumClassifier only: a MediumTagger's status "
+    "is ok when every claim of its answer (each tag present, each other tag "
+    "absent) has at least the probability confidence; raise confidence instead"
+)
+
+
+def _aat_ids(tag_names):
+    """Tag -> its verified Getty AAT id, for the tags that have one."""
+    from artmedium.vocabulary import aat_term
+
+    terms = {t: aat_term(t) for t in tag_names}
+    return {t: term.id for t, term in terms.items() if term is not None}
+
+
 def _not_calibrated(model, asked):
     """Why ``asked`` (option names) cannot apply to ``model``, and the way out."""
     what = " and ".join(asked)
     kind = type(model).__name__
-    if kind == "MediumClassifier":
-        why = "this model is not calibrated"
+    if kind in ("MediumClassifier", "MediumTagger"):
+        why = (
+            "this model is not calibrated"
+            if kind == "MediumClassifier"
+            else "this tagger is not calibrated"
+        )
+        y = "y_held_out" if kind == "MediumClassifier" else "Y_held_out"
         how = (
-            "fit a MediumClassifier with calibration_size (e.g. 0.2), or call "
-            "MediumClassifier.calibrate(X_held_out, y_held_out), and save it again"
+            f"fit a {kind} with calibration_size (e.g. 0.2), or call "
+            f"{kind}.calibrate(X_held_out, {y}), and save it again"
         )
     else:
         why = f"a {kind} has no calibration"
@@ -353,24 +375,29 @@ class BatchPredictor:
     model : MediumClassifier, MediumTagger, str or os.PathLike
         A fitted image model, or a folder saved by
         :func:`~artmedium.persistence.save_model` (``"default"``: the embedded
-        model), loaded on the CPU.
+        classifier; ``"tags"``: the embedded tagger), loaded on the CPU.
     top_k : int, default=3
         How many most probable media to list per image (at most the number of
         classes, or of tag combinations for a tagger).
     tags : bool, default=True
-        Report the media tags and their probabilities.
+        Report the media tags, their Getty AAT ids and their probabilities.
     confidence : float in (0, 1), default=0.9
-        A calibrated classifier only: confidence level of the candidate sets
-        (see :meth:`MediumClassifier.assess
-        <artmedium.MediumClassifier.assess>`).
+        A calibrated model only. A classifier: confidence level of the
+        candidate sets (see :meth:`MediumClassifier.assess
+        <artmedium.MediumClassifier.assess>`); a tagger: the probability every
+        claim of an ``"ok"`` answer reaches, below which it backs off to
+        broader tags (see :meth:`MediumTagger.assess
+        <artmedium.MediumTagger.assess>`).
     accept_accuracy : float in (0, 1] or None, default=None
         A calibrated classifier only: call an answer ``"ok"`` only when its
         probability reaches the threshold at which the calibration answers
         were this accurate (as well as its set holding one medium). None: the
-        set alone decides.
+        set alone decides. Refused for a tagger, whose status uses
+        ``confidence``.
     unknown_rate : float in [0, 1), default=0.05
-        A calibrated classifier only: the share of calibration images (of the
-        known media) that would be marked ``"unknown"``.
+        A calibrated model only: the share of calibration images (of the
+        known media) that would be marked ``"unknown"``. For a tagger, 0 marks
+        nothing unknown and reports no novelty.
 
     Attributes
     ----------
@@ -378,8 +405,10 @@ class BatchPredictor:
         The fitted model.
     calibrated : bool
         The model is a :class:`~artmedium.MediumClassifier` with a calibration
-        (``calibration_``): each result then has ``status``, ``candidates``
-        and ``novelty``, and its probabilities are calibrated.
+        (``calibration_``) or a :class:`~artmedium.MediumTagger` with tag
+        temperatures (``tag_temperatures_``): each result then has
+        ``status``, ``candidates`` and ``novelty``, and its probabilities are
+        calibrated.
     confidence, accept_accuracy, unknown_rate
         As given, checked.
     preprocessing : artmedium.io.Preprocessing
@@ -393,7 +422,8 @@ class BatchPredictor:
         combinations) -> the tags it implies, in ``tag_names`` order: the
         ``tags`` of a result naming that medium (empty lists when
         ``tags=False``). A tagger decoding tags one by one
-        (``decode="threshold"``) can also name a combination not listed here.
+        (``decode="independent"``), or a calibrated one backing off to
+        broader tags, can also name a combination not listed here.
 
     Raises
     ------
@@ -401,7 +431,8 @@ class BatchPredictor:
         The model was fitted on 2-D features and cannot read images;
         ``confidence``, ``accept_accuracy`` or ``unknown_rate`` is out of its
         range, or is set (``accept_accuracy``, or another value than the
-        default for the other two) for a model that is not calibrated.
+        default for the other two) for a model that is not calibrated;
+        ``accept_accuracy`` is set for a tagger.
 
     Examples
     --------
@@ -421,7 +452,7 @@ class BatchPredictor:
         from sklearn.utils.validation import check_is_fitted
 
         from artmedium.estimators import MediumClassifier, MediumTagger
-        from artmedium.vocabulary import POSTER_TAGS, tags_to_medium
+        from artmedium.vocabulary import POSTER_TAGS
 
         check_count(top_k, "top_k")
         self.confidence = _check_fraction(
@@ -449,10 +480,15 @@ class BatchPredictor:
         self.model = model
         self.preprocessing = prep
         self._is_tagger = isinstance(model, MediumTagger)
-        self.calibrated = (
-            isinstance(model, MediumClassifier)
-            and getattr(model, "calibration_", None) is not None
-        )
+        if self._is_tagger and self.accept_accuracy is not None:
+            raise ValueError(_TAGGER_ACCEPT_ACCURACY)
+        if self._is_tagger:
+            self.calibrated = getattr(model, "tag_temperatures_", None) is not None
+        else:
+            self.calibrated = (
+                isinstance(model, MediumClassifier)
+                and getattr(model, "calibration_", None) is not None
+            )
         if not self.calibrated:
             asked = [
                 name
@@ -468,13 +504,7 @@ class BatchPredictor:
         if self._is_tagger:
             self.tag_names = [str(t) for t in model.tag_names_]
             self._combinations = np.asarray(model.combinations_)
-            self._combination_names = [
-                tags_to_medium(
-                    [t for t, on in zip(self.tag_names, row) if on],
-                    vocabulary=self.tag_names,
-                )
-                for row in self._combinations
-            ]
+            self._combination_names = self._describe(self._combinations)
             self.implied_tags = {
                 name: [t for t, on in zip(self.tag_names, row) if on]
                 for name, row in zip(self._combination_names, self._combinations)
@@ -500,10 +530,30 @@ class BatchPredictor:
                 str(c): tags for c, tags in zip(self._classes, self._class_tags)
             }
             n_choices = len(self._classes)
+        # Only verified ids, never a guess (artmedium.vocabulary.aat_term).
+        self._aat = _aat_ids(self.tag_names)
         if not tags:
             self.tag_names = []
             self.implied_tags = {medium: [] for medium in self.implied_tags}
         self.top_k = min(top_k, n_choices)
+
+    def _aat_of(self, tags):
+        """Tag -> Getty AAT id, for those of ``tags`` that have a verified one."""
+        return {t: self._aat[t] for t in tags if t in self._aat}
+
+    def _describe(self, Y):
+        """A tagger's descriptions of 0/1 tag rows, in its own vocabulary's
+        wording (a tagger without ``describe``: composed from its tag names)."""
+        from artmedium.vocabulary import tags_to_medium
+
+        est = self.model
+        if hasattr(est, "describe"):
+            return [str(m) for m in est.describe(Y)]
+        names = [str(t) for t in est.tag_names_]
+        return [
+            tags_to_medium([t for t, on in zip(names, row) if on], vocabulary=names)
+            for row in np.asarray(Y)
+        ]
 
     def _error_row(self, path, error):
         assessment = dict(_NO_ASSESSMENT) if self.calibrated else None
@@ -646,16 +696,29 @@ class BatchPredictor:
                     t: float(p) for t, p in zip(self.tag_names, tag_proba[i])
                 }
                 row["tags"] = list(self._class_tags[order[i, 0]])
+                row["aat_ids"] = self._aat_of(row["tags"])
             rows.append(row)
         return rows
 
     def _tagger_rows(self, paths, images):
-        from artmedium.vocabulary import tags_to_medium
-
         est = self.model
-        proba = np.asarray(est.predict_proba(images), dtype=float)
-        # The decoding MediumTagger.predict applies, on probabilities in hand.
-        chosen = est.decode_proba(proba)
+        answers = None
+        if self.calibrated:
+            # One pass gives the calibrated probabilities, the answers after
+            # backing off, their status and novelty (0: no novelty asked for).
+            answers = est.assess(
+                images,
+                confidence=self.confidence,
+                unknown_rate=self.unknown_rate or None,
+            )
+            proba = np.asarray(answers.proba, dtype=float)
+            chosen = np.asarray(answers.tags)
+            media = [str(m) for m in answers.medium]
+        else:
+            proba = np.asarray(est.predict_proba(images), dtype=float)
+            # The decoding MediumTagger.predict applies, on probabilities in hand.
+            chosen = est.decode_proba(proba)
+            media = self._describe(chosen)
         p = np.clip(proba, 1e-12, 1 - 1e-12)
         log_on, log_off = np.log(p), np.log1p(-p)
         # P(tag set) under independent tags, for each valid combination.
@@ -667,8 +730,6 @@ class BatchPredictor:
         rows = []
         for i, path in enumerate(paths):
             on = [t for t, c in zip(names, chosen[i]) if c]
-            medium = tags_to_medium(on, vocabulary=names)
-            prob = float(np.exp(np.where(chosen[i] == 1, log_on[i], log_off[i]).sum()))
             top = [
                 {
                     "medium": self._combination_names[j],
@@ -676,10 +737,29 @@ class BatchPredictor:
                 }
                 for j in order[i]
             ]
-            row = _row(path, medium, prob, top)
+            assessment = None
+            if answers is None:
+                prob = float(
+                    np.exp(np.where(chosen[i] == 1, log_on[i], log_off[i]).sum())
+                )
+            else:
+                # The probability of the answer's least sure claim.
+                prob = float(answers.confidence[i])
+                # The answer, then what it backed off from (more specific).
+                candidates = [media[i]]
+                if answers.backed_off[i]:
+                    candidates.append(str(answers.decoded_medium[i]))
+                novelty = answers.novelty
+                assessment = {
+                    "status": str(answers.status[i]),
+                    "candidates": [m for m in dict.fromkeys(candidates) if m],
+                    "novelty": None if novelty is None else float(novelty[i]),
+                }
+            row = _row(path, media[i], prob, top, assessment=assessment)
             if self.tag_names:
                 # The medium is named from these tags: the two always agree.
                 row["tags"] = on
+                row["aat_ids"] = self._aat_of(on)
                 row["tag_probabilities"] = {
                     t: float(v) for t, v in zip(names, proba[i])
                 }
@@ -710,22 +790,26 @@ def predict_files(
     ----------
     model : MediumClassifier, MediumTagger, str or os.PathLike
         A fitted image model, or a saved model folder (``"default"``: the
-        embedded model).
+        embedded classifier; ``"tags"``: the embedded tagger).
     inputs : iterable of str, os.PathLike or ImageInput
         The image files, e.g. from :func:`collect_inputs`.
     top_k : int, default=3
         How many most probable media to list per image.
     tags : bool, default=True
-        Report the media tags and their probabilities.
+        Report the media tags, their Getty AAT ids and their probabilities.
     confidence : float in (0, 1), default=0.9
-        A calibrated classifier only: confidence level of the candidate sets.
+        A calibrated model only. A classifier: confidence level of the
+        candidate sets; a tagger: the probability every claim of an ``"ok"``
+        answer reaches (below it, a tag backs off to a broader one).
     accept_accuracy : float in (0, 1] or None, default=None
         A calibrated classifier only: ``"ok"`` also needs a probability at
         least the threshold at which the calibration answers were this
         accurate. None: an answer is ``"ok"`` when its set holds one medium.
+        Refused for a tagger.
     unknown_rate : float in [0, 1), default=0.05
-        A calibrated classifier only: the share of calibration images (of the
-        known media) that would be marked ``"unknown"``.
+        A calibrated model only: the share of calibration images (of the
+        known media) that would be marked ``"unknown"`` (a tagger: 0 marks
+        nothing unknown and reports no novelty).
     batch_size : int, default=32
         Images per forward pass.
     workers : int, default=2
@@ -748,8 +832,9 @@ def predict_files(
         ``tag_probabilities``, tag -> the probability that the tag is present
         (a classifier: the total probability of the classes with that tag), so
         a tag of the medium can have a probability under 0.5 and another tag
-        one over it; both empty with ``tags=False``; ``error``, ``""`` when the
-        image was read.
+        one over it; ``aat_ids``, tag -> Getty AAT id for the ``tags`` that
+        have a verified one (:func:`artmedium.vocabulary.aat_term`); all three
+        empty with ``tags=False``; ``error``, ``""`` when the image was read.
 
         A calibrated classifier (``calibration_`` set: fitted with
         ``calibration_size``, or after :meth:`MediumClassifier.calibrate
@@ -762,8 +847,25 @@ def predict_files(
         conformal prediction set, most probable first (it holds the true
         medium with probability ``confidence`` for images like the
         calibration images; less on new artists), maybe empty; ``novelty``,
-        how unlike the calibration images the image is. Other models give
-        none of the three.
+        how unlike the calibration images the image is.
+
+        A calibrated tagger (``tag_temperatures_`` set: fitted with
+        ``calibration_size``, or after :meth:`MediumTagger.calibrate
+        <artmedium.MediumTagger.calibrate>`) gives the same three keys from
+        :meth:`MediumTagger.assess <artmedium.MediumTagger.assess>`, once
+        per batch: its ``medium`` is the answer after backing off to broader
+        tags where a tag is below ``confidence`` ("Etching on paper" ->
+        "Intaglio print on paper"), and ``tags`` are that answer's (broader
+        tags included); its ``probability`` is the probability of the
+        answer's least sure claim (a tag present, or another absent);
+        ``status`` is ``"ok"`` when that reaches ``confidence``,
+        ``"uncertain"`` otherwise, ``"unknown"`` as for a classifier;
+        ``candidates`` is the answer, followed, when it backed off, by the
+        more specific description it backed off from (empty when neither
+        names a medium); ``novelty`` is None when the tagger keeps no
+        reference features. ``top_k`` ranks the tag combinations seen in
+        training by their probability, so it may not list a broader answer.
+        Other models give none of the three.
 
     Raises
     ------

@@ -590,13 +590,19 @@ def save_model(estimator, path, *, metadata=None, half=False, overwrite=False):
 
 
 def _resolve(path):
-    if isinstance(path, str) and path == "default":
-        folder = default_model_dir()
+    """The folder of ``path``; ``"default"`` and ``"tags"`` name the embedded
+    classifier and tagger (their folders read at call time, so that a test can
+    point them at stand-ins)."""
+    if isinstance(path, str) and path in ("default", "tags"):
+        if path == "default":
+            folder, name = default_model_dir(), "the embedded default model"
+        else:
+            folder, name = default_tagger_dir(), "the embedded tagger"
         if not (folder / SIDECAR).is_file():
             raise FileNotFoundError(
-                f"the embedded default model is not installed in this copy of "
-                f"artmedium (no {folder / SIDECAR}); pass the folder of a model saved "
-                "with save_model or 'artmedium train'."
+                f"{name} is not installed in this copy of artmedium (no "
+                f"{folder / SIDECAR}); pass the folder of a model saved with "
+                "save_model or 'artmedium train'."
             )
         return folder
     return Path(path)
@@ -628,8 +634,9 @@ def model_info(path):
     Parameters
     ----------
     path : str or os.PathLike
-        A folder written by :func:`save_model`, or ``"default"`` for the model
-        embedded in the package.
+        A folder written by :func:`save_model`, ``"default"`` for the
+        classifier embedded in the package, or ``"tags"`` for its embedded
+        tagger.
 
     Returns
     -------
@@ -719,8 +726,10 @@ def load_model(path, *, device="cpu", memory=None, n_jobs=None):
     Parameters
     ----------
     path : str or os.PathLike
-        The model folder, or ``"default"`` for the model embedded in the package
-        (a local folder named ``default`` is ``"./default"``).
+        The model folder, ``"default"`` for the classifier embedded in the
+        package (the poster's ten media), or ``"tags"`` for the embedded
+        calibrated tagger of Tate's media tags, when installed (a local folder
+        named ``default`` or ``tags`` is ``"./default"``, ``"./tags"``).
     device : str, default="cpu"
         Torch device of the loaded model (and of nested estimators); a model
         trained on a GPU loads on the CPU unless asked otherwise.
@@ -739,7 +748,8 @@ def load_model(path, *, device="cpu", memory=None, n_jobs=None):
     Raises
     ------
     FileNotFoundError
-        The folder, its ``model.json`` or its weights file is missing.
+        The folder, its ``model.json`` or its weights file is missing, or the
+        embedded model named is not installed in this copy of artmedium.
     ValueError
         Anything wrong with the folder: a sidecar field of the wrong type or out
         of range, unknown parameters, an unknown format version, weights of the
@@ -837,6 +847,41 @@ def is_default_model_installed():
     True
     """
     return (default_model_dir() / SIDECAR).is_file()
+
+
+def default_tagger_dir():
+    """Folder of the embedded tagger (it may not exist).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> from artmedium.persistence import default_tagger_dir
+    >>> default_tagger_dir().name
+    'tags'
+    """
+    import artmedium.pretrained
+
+    # Read at call time, so that a test pointing it at a stand-in takes effect.
+    return Path(artmedium.pretrained.DEFAULT_TAGGER_DIR)
+
+
+def is_default_tagger_installed():
+    """Whether this copy of artmedium holds the embedded tagger (``"tags"``).
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from artmedium.persistence import is_default_tagger_installed
+    >>> isinstance(is_default_tagger_installed(), bool)
+    True
+    """
+    return (default_tagger_dir() / SIDECAR).is_file()
 
 
 def load_default_model(*, device="cpu"):

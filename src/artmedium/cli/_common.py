@@ -61,16 +61,28 @@ def shown(text):
     return escape_text(os.fsdecode(text))
 
 
-def load_model_or_exit(model, *, device="cpu"):
-    """The saved model ``model`` (None: the embedded one), or a one-line error."""
+# What load_model calls the embedded models, for messages.
+_EMBEDDED = {"default": "the embedded default model", "tags": "the embedded tagger"}
+
+
+def load_model_or_exit(model, *, device="cpu", embedded="default", missing=None):
+    """The saved model ``model``, or a one-line error.
+
+    ``model`` None loads the embedded model ``embedded`` (``"default"``: the
+    ten-class classifier; ``"tags"``: the tagger); ``missing`` is a sentence
+    added to the message when that one is not installed.
+    """
     from artmedium.persistence import load_model
 
     try:
-        return load_model("default" if model is None else model, device=device)
+        return load_model(embedded if model is None else model, device=device)
     except FileNotFoundError as exc:
-        raise click.ClickException(str(exc)) from exc
+        message = str(exc)
+        if model is None and missing:
+            message = f"{message} {missing}"
+        raise click.ClickException(message) from exc
     except (OSError, ValueError, TypeError) as exc:
-        name = "the embedded default model" if model is None else model
+        name = _EMBEDDED[embedded] if model is None else model
         raise click.ClickException(f"cannot load {name}: {exc}") from exc
 
 

@@ -176,7 +176,16 @@ def _write_predictions(predictor, inputs, writer, output, *, quiet, **options):
     default=None,
     metavar="DIR",
     help="A model folder saved by 'artmedium train' or save_model "
-    "[default: the embedded model].",
+    "[default: the embedded model --vocabulary names].",
+)
+@click.option(
+    "--vocabulary",
+    type=click.Choice(["tate", "poster"]),
+    default=None,
+    help="Which embedded model answers when no --model is named: tate, a "
+    "calibrated tagger of Tate's media tags that describes any combination of "
+    "them and backs off to broader terms when unsure; poster, the classifier "
+    "of the poster's ten media [default: tate].",
 )
 @recursive_option
 @click.option(
@@ -190,22 +199,23 @@ def _write_predictions(predictor, inputs, writer, output, *, quiet, **options):
     "--tags/--no-tags",
     default=True,
     show_default=True,
-    help="Report the media tags and their probabilities.",
+    help="Report the media tags, their AAT ids and their probabilities.",
 )
 @click.option(
     "--confidence",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     default=0.9,
     show_default=True,
-    help="Confidence level of the candidate sets (calibrated models).",
+    help="Calibrated models: a classifier's confidence level of the candidate "
+    "sets; a tagger's probability that every claim of an ok answer reaches.",
 )
 @click.option(
     "--accept-accuracy",
     type=click.FloatRange(0, 1, min_open=True),
     default=None,
-    help="With a value, status ok also requires at least the probability at "
-    "which the calibration answers were this accurate [default: none: accept "
-    "answers whose candidate set holds one medium].",
+    help="Calibrated classifiers: with a value, status ok also requires at "
+    "least the probability at which the calibration answers were this accurate "
+    "[default: none: accept answers whose candidate set holds one medium].",
 )
 @click.option(
     "--unknown-rate",
@@ -267,6 +277,7 @@ def _write_predictions(predictor, inputs, writer, output, *, quiet, **options):
 def predict(
     paths,
     model,
+    vocabulary,
     recursive,
     top_k,
     tags,
@@ -289,30 +300,53 @@ def predict(
     quoted or not ("scans/**/*.tif"). A file named explicitly is always tried.
     Results stream out in input order, one row per image: path, medium,
     probability, with a calibrated model its status and candidates, the
-    --top-k most probable media, the tags, the probability of each tag (csv,
-    jsonl, json) and an error (empty when the image was read).
+    --top-k most probable media, the tags, their Getty AAT ids and the
+    probability of each tag (csv, jsonl, json) and an error (empty when the
+    image was read).
+
+    Without --model, an embedded model answers. --vocabulary tate (the
+    default): a calibrated tagger of Tate's media tags, whose medium is the
+    description composed from the tags it predicts, in Tate's wording
+    ("Graphite and watercolour on paper"), so it can name combinations no
+    single class covers. --vocabulary poster: the classifier of the poster's
+    ten media. --vocabulary chooses between the embedded models only: with
+    --model it is a usage error.
 
     The tags are those of the medium shown ("Graphite and watercolour on
     paper": graphite, watercolour), so they always agree with it. A tag's
     probability is the chance that the tag is present whatever the medium
     (for a model of media: the total probability of the media with that tag),
     so a tag of the medium shown can be under 0.5, and a tag it lacks over.
+    aat_ids (csv, jsonl, json) gives each tag's Getty Art & Architecture
+    Thesaurus id (etching=300053241) where one was verified against a public
+    source; a tag without one is left out, never guessed.
 
-    A calibrated model (a MediumClassifier fitted with calibration_size, or
-    calibrated with MediumClassifier.calibrate, then saved) gives calibrated
-    probabilities and says how far to trust each answer. Its rows have a
-    status: ok (an answer to accept: its candidates are that one medium, and
-    with --accept-accuracy its probability is high enough), uncertain (no
-    single medium stands out: several candidates or none, or a probability
-    under the --accept-accuracy threshold) or unknown (not one of the media I
+    A calibrated model (a MediumClassifier or MediumTagger fitted with
+    calibration_size, or calibrated with its calibrate method, then saved;
+    the embedded models are) gives calibrated probabilities and says how far
+    to trust each answer. Its rows have a status: for a classifier, ok (an
+    answer to accept: its candidates are that one medium, and with
+    --accept-accuracy its probability is high enough), uncertain (no single
+    medium stands out: several candidates or none, or a probability under
+    the --accept-accuracy threshold) or unknown (not one of the media I
     know: the image is unlike all the calibration images; --unknown-rate sets
-    how often that is said of images of known media). The candidates (table,
-    csv, jsonl, json) are the media that hold the true one with probability
-    --confidence, for images like the calibration images; on new artists
-    coverage can be lower. Most probable first; none when no medium fits. csv,
-    jsonl and json also give each image's novelty (higher: stranger). A model
-    without calibration prints no status, and refuses --accept-accuracy,
-    --confidence and --unknown-rate.
+    how often that is said of images of known media). A classifier's
+    candidates (table, csv, jsonl, json) are the media that hold the true one
+    with probability --confidence, for images like the calibration images; on
+    new artists coverage can be lower. Most probable first; none when no
+    medium fits. csv, jsonl and json also give each image's novelty (higher:
+    stranger).
+
+    A calibrated tagger backs off when unsure: a tag under --confidence gives
+    way to its nearest broader term that reaches it ("Etching on paper"
+    becomes "Intaglio print on paper"), and the tags shown are the answer's.
+    Its status is ok when every claim of the answer (each tag present, each
+    other tag absent) has probability at least --confidence, uncertain when
+    one is less sure, unknown as for a classifier. Its probability is that of
+    its least sure claim; its candidates are the answer, then, when it backed
+    off, the more specific description it backed off from. --accept-accuracy
+    is for classifiers only. A model without calibration prints no status,
+    and refuses --accept-accuracy, --confidence and --unknown-rate.
 
     The table is for reading: on a terminal it fits the window, shortening
     long paths from the left and leaving out the tags, candidates and
@@ -337,23 +371,33 @@ def predict(
     SIGHUP) leaves no partial file and any existing file as it was.
 
     Exit status: 0 when every file was read; 1 when any could not be (after
-    writing every result) or on an error; 2 for a usage error, such as a file
-    or folder named that does not exist or a pattern that matches nothing
-    (nothing is predicted then); 141 when the reader of stdout went away
-    (| head -1); 128 + the signal's number when Ctrl-C (130), SIGTERM (143) or
-    SIGHUP (129) stops the run while it writes.
+    writing every result) or on an error, such as an embedded model that this
+    copy of artmedium lacks; 2 for a usage error, such as a file or folder
+    named that does not exist or a pattern that matches nothing (nothing is
+    predicted then); 141 when the reader of stdout went away (| head -1); 128
+    + the signal's number when Ctrl-C (130), SIGTERM (143) or SIGHUP (129)
+    stops the run while it writes.
 
     \b
     Examples:
       artmedium predict scans/
+      artmedium predict scans/ --vocabulary poster
       artmedium predict -r scans/ --format csv --output media.csv
       artmedium predict "scans/*.jpg" --format jsonl --top-k 5
+      artmedium predict scans/ --confidence 0.8 --format csv -o media.csv
       artmedium predict scan.tif --model my_model --no-tags
-      artmedium predict scans/ --accept-accuracy 0.95 --format csv -o media.csv
+      artmedium predict scans/ --vocabulary poster --accept-accuracy 0.95
     """
     from artmedium._writers import make_writer
     from artmedium.inference import IMAGE_EXTENSIONS, BatchPredictor
 
+    if vocabulary is not None and model is not None:
+        raise click.UsageError(
+            "--vocabulary chooses between the embedded models (tate: the tagger, "
+            "poster: the ten-class classifier); a --model answers in its own "
+            "vocabulary: pass one or the other"
+        )
+    vocabulary = vocabulary or "tate"
     inputs = collect_or_exit(paths, recursive=recursive)
     if not inputs:
         raise click.ClickException(
@@ -364,7 +408,15 @@ def predict(
             + ("" if recursive else "; add --recursive for subfolders")
             + ")"
         )
-    est = load_model_or_exit(model)
+    tate = vocabulary == "tate"
+    est = load_model_or_exit(
+        model,
+        embedded="tags" if tate else "default",
+        missing="Or pass --vocabulary poster for the embedded classifier of the "
+        "poster's ten media."
+        if tate
+        else None,
+    )
     try:
         predictor = BatchPredictor(
             est,
@@ -375,7 +427,10 @@ def predict(
             unknown_rate=unknown_rate,
         )
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+        message = str(exc)
+        if model is None and tate and accept_accuracy is not None:
+            message += " (--vocabulary poster: the embedded classifier)"
+        raise click.ClickException(message) from exc
     # A table on a terminal fits its width; anywhere else its cells are whole.
     on_terminal = output is None and _is_terminal(sys.stdout)
     width = shutil.get_terminal_size().columns if on_terminal else None
