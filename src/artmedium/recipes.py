@@ -20,7 +20,14 @@ Examples
 
 from types import MappingProxyType
 
-__all__ = ["BALANCE", "DEFAULT_RECIPE", "RECIPES", "recipe", "recipe_balance"]
+__all__ = [
+    "BALANCE",
+    "DEFAULT_RECIPE",
+    "RECIPES",
+    "recipe",
+    "recipe_balance",
+    "tagger_recipe",
+]
 
 #: The recipe of the embedded model and of ``MediumClassifier()``.
 DEFAULT_RECIPE = "lite0-finetune"
@@ -184,3 +191,56 @@ def recipe(name=DEFAULT_RECIPE, **overrides):
         ) from None
     params.update(overrides)
     return params
+
+
+def tagger_recipe(vocabulary, *, memory=None, n_jobs=None, random_state=0):
+    """The embedded tagger's recipe: a label-powerset :class:`~artmedium.MediumTagger`.
+
+    One :class:`~artmedium.MediumClassifier` of the default recipe
+    (:data:`DEFAULT_RECIPE`, fine-tuned on the images) over the tag
+    combinations of ``vocabulary`` seen in training, calibrated on 20 % of the
+    training images held out. On the Tate sample this beat one classifier per
+    tag on frozen features by about 10 points of exact match
+    (benchmarks/RESULTS.md, #16).
+
+    Parameters
+    ----------
+    vocabulary : Vocabulary
+        The tags, with their structure (``build_vocabulary(..., broader=True)``).
+    memory : str, joblib.Memory or None, default=None
+        Feature cache of the classifier.
+    n_jobs : int or None, default=None
+        Image decoding workers of the classifier.
+    random_state : int, default=0
+
+    Returns
+    -------
+    MediumTagger
+        Unfitted.
+
+    Examples
+    --------
+    >>> from artmedium.recipes import tagger_recipe
+    >>> from artmedium.vocabulary import build_vocabulary
+    >>> vocab = build_vocabulary(["Etching on paper", "Oil paint on canvas"],
+    ...                          n_tags=None, broader=True)
+    >>> tagger = tagger_recipe(vocab)
+    >>> tagger.mode, tagger.estimator.freeze
+    ('powerset', 2)
+    """
+    from artmedium.estimators import MediumClassifier, MediumTagger
+
+    classifier = MediumClassifier(
+        **recipe(DEFAULT_RECIPE),
+        memory=memory,
+        n_jobs=n_jobs,
+        random_state=random_state,
+    )
+    return MediumTagger(
+        mode="powerset",
+        embedder="passthrough",
+        estimator=classifier,
+        tag_names=vocabulary,
+        calibration_size=0.2,
+        random_state=random_state,
+    )

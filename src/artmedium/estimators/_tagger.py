@@ -194,7 +194,7 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
     _parameter_constraints = {
         "estimator": [None, HasMethods(["fit", "predict_proba"])],
         "embedder": [None, StrOptions({"passthrough"}), HasMethods(["transform"])],
-        "mode": [StrOptions({"independent", "joint"})],
+        "mode": [StrOptions({"independent", "joint", "powerset"})],
         "tag_names": [None, "array-like"],
         "threshold": [Interval(Real, 0, 1, closed="both"), "array-like"],
         "decode": [StrOptions({"valid", "independent"})],
@@ -300,9 +300,9 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         -------
         self : MediumTagger
         """
-        if self.mode not in ("independent", "joint"):
+        if self.mode not in ("independent", "joint", "powerset"):
             raise ValueError(
-                f"mode must be 'independent' or 'joint'; got {self.mode!r}"
+                f"mode must be 'independent', 'joint' or 'powerset'; got {self.mode!r}"
             )
         if self.decode not in ("valid", "independent"):
             raise ValueError(
@@ -345,6 +345,8 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
             sample_weight = _check_sample_weight(
                 sample_weight, Y, dtype=np.float64, ensure_non_negative=True
             )
+        if self.mode == "powerset":
+            return self._fit_powerset(X, Y, sample_weight)
         self.tag_temperatures_ = None
         self.novelty_features_ = None
         X_cal = None
@@ -404,6 +406,61 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         if X_cal is not None:
             self._calibrate(X_cal, Y_cal)
         return self
+
+    def _fit_powerset(self, X, Y, sample_weight):
+        """One multiclass classifier over the valid tag combinations."""
+        shown = Y if sample_weight is None else Y[sample_weight > 0]
+        combos, counts = np.unique(shown, axis=0, return_counts=True)
+        keep = np.array([self._valid(row) for row in combos], dtype=bool)
+        keep &= counts >= self.min_support
+        if not keep.any():
+            raise ValueError(
+                f"no valid tag combination occurs min_support={self.min_support} times."
+            )
+        self.combinations_ = combos[keep]
+        self.combination_counts_ = counts[keep]
+        index = {tuple(row): i for i, row in enumerate(self.combinations_)}
+        ids = np.array([index.get(tuple(row), -1) for row in Y], dtype=np.int64)
+        # Images of a combination that is no candidate (impossible, or rarer
+        # than min_support) have no class to learn: left out.
+        rows = ids >= 0
+        if sample_weight is not None:
+            rows &= sample_weight > 0
+        rows = np.flatnonzero(rows)
+        if len(np.unique(ids[rows])) < 2:
+            raise ValueError(
+                "mode='powerset' needs at least two valid tag combinations in y"
+            )
+        base = self.estimator
+        if base is None:
+            base = LogisticRegression(max_iter=2000)
+        est = clone(base)
+        if self.calibration_size is not None:
+            if "calibration_size" not in est.get_params():
+                raise ValueError(
+                    "calibration_size with mode='powerset' needs an estimator "
+                    "that calibrates itself (a MediumClassifier)"
+                )
+            est.set_params(calibration_size=self.calibration_size)
+        features = self._embed(_safe_indexing(X, rows), fit=True)
+        fit_params = {}
+        if sample_weight is not None:
+            fit_params["sample_weight"] = sample_weight[rows]
+        est.fit(features, ids[rows], **fit_params)
+        self.estimator_ = est
+        self.constant_tags_ = {}
+        self._learned = list(range(Y.shape[1]))
+        self.classes_ = [np.array([0, 1])] * Y.shape[1]
+        self.novelty_features_ = None
+        self.tag_temperatures_ = None
+        if getattr(est, "calibration_", None) is not None:
+            # Calibrated through the combination model: no per-tag temperature.
+            self.tag_temperatures_ = np.ones(Y.shape[1])
+        return self
+
+    def _combination_rows(self):
+        """Tag row of each class of a powerset estimator, in its class order."""
+        return self.combinations_[np.asarray(self.estimator_.classes_, dtype=int)]
 
     def _complete(self, Y):
         """``Y`` with every tag's broader tags set (a no-op without hierarchy)."""
@@ -486,6 +543,19 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
                 "X and y have inconsistent numbers of samples: "
                 f"{_num_samples(X)} and {len(Y)}."
             )
+        if self.mode == "powerset":
+            index = {tuple(row): i for i, row in enumerate(self.combinations_)}
+            ids = np.array([index.get(tuple(row), -1) for row in Y], dtype=np.int64)
+            rows = np.flatnonzero(ids >= 0)
+            if not hasattr(self.estimator_, "calibrate"):
+                raise ValueError(
+                    "calibrate with mode='powerset' needs an estimator that "
+                    "calibrates itself (a MediumClassifier)"
+                )
+            features = self._embed(_safe_indexing(X, rows), fit=False)
+            self.estimator_.calibrate(features, ids[rows])
+            self.tag_temperatures_ = np.ones(len(self.tag_names_))
+            return self
         return self._calibrate(X, Y)
 
     def _vocabulary(self):
@@ -542,7 +612,29 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
             embedder = emb.fields
             modules.update(emb.modules)
             info.update(emb.info)
-        if self.mode == "joint":
+        powerset = None
+        if self.mode == "powerset":
+            from artmedium.estimators._classifier import MediumClassifier
+
+            if self.embedder_ is not None or type(self.estimator_) is not (
+                MediumClassifier
+            ):
+                raise TypeError(
+                    "save_model saves a mode='powerset' MediumTagger whose "
+                    "embedder is 'passthrough' and estimator a MediumClassifier; "
+                    f"this one has {type(self.estimator_).__name__}. " + alternative
+                )
+            inner = self.estimator_._get_state()
+            powerset = inner.fields
+            modules.update({f"powerset.{k}": m for k, m in inner.modules.items()})
+            arrays.update({f"powerset.{k}": a for k, a in inner.arrays.items()})
+            info.update(
+                backbone=inner.info.get("backbone"),
+                preprocessing=inner.info.get("preprocessing"),
+            )
+            n_features = len(self.combinations_)
+            estimators, joint_seed = None, None
+        elif self.mode == "joint":
             modules["joint"] = self.estimator_.net_.module_
             n_features = int(self.estimator_.net_.module_[-1].in_features)
             estimators, joint_seed = None, int(self.estimator_.seed)
@@ -579,6 +671,7 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
             "embedder": embedder,
             "estimators": estimators,
             "joint_seed": joint_seed,
+            "powerset": powerset,
             "n_features": n_features,
             "n_features_in": (
                 int(self.n_features_in_) if hasattr(self, "n_features_in_") else None
@@ -698,7 +791,11 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         est.tag_names_ = np.asarray(tag_names, dtype=object)
         est.constant_tags_ = constant
         est._learned = [j for j in range(n_tags) if j not in constant]
-        if est.mode == "joint":
+        if est.mode == "powerset":
+            est.estimator_ = cls._powerset_from_state(
+                est, fields.get("powerset"), len(combinations), device, where
+            )
+        elif est.mode == "joint":
             seed = check_int(fields["joint_seed"], f"{where}.joint_seed", 0, 2**32 - 1)
             if seed is None:
                 raise ValueError(f"{where}.joint_seed is missing for mode='joint'")
@@ -776,11 +873,46 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         est.combination_counts_ = np.asarray(counts, dtype=np.int64)
         return est
 
+    @staticmethod
+    def _powerset_from_state(est, inner_fields, n_combinations, device, where):
+        """The combination model of a saved ``mode="powerset"`` tagger."""
+        from artmedium.estimators._classifier import MediumClassifier
+
+        passthrough = isinstance(est.embedder, str) and est.embedder == "passthrough"
+        if not passthrough or type(est.estimator) is not MediumClassifier:
+            raise ValueError(
+                "a saved mode='powerset' tagger has embedder='passthrough' and a "
+                "MediumClassifier as estimator"
+            )
+        if not isinstance(inner_fields, dict):
+            raise ValueError(f"{where}.powerset must be an object")
+        inner = MediumClassifier._from_state(
+            est.estimator.get_params(),
+            inner_fields,
+            device=device,
+            where=f"{where}.powerset",
+        )
+        classes = np.asarray(inner.classes_)
+        if (
+            classes.dtype.kind not in "iu"
+            or len(classes) < 2
+            or classes.min() < 0
+            or classes.max() >= n_combinations
+        ):
+            raise ValueError(
+                f"{where}.powerset.classes must be indices of the "
+                f"{n_combinations} combinations"
+            )
+        return inner
+
     @property
     def preprocessing_(self):
         """The :class:`~artmedium.io.Preprocessing` images go through (None when
         the embedder is ``"passthrough"`` or not an :class:`ImageEmbedder`)."""
         check_is_fitted(self)
+        if self.embedder_ is None and self.mode == "powerset":
+            # The combination model reads the images itself.
+            return getattr(self.estimator_, "preprocessing_", None)
         return getattr(self.embedder_, "preprocessing_", None)
 
     # ------------------------------------------------------------ torch access
@@ -854,6 +986,8 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
 
     def _proba_of(self, features):
         """Calibrated tag probabilities of embedded features."""
+        if self.mode == "powerset":
+            return self.estimator_.predict_proba(features) @ self._combination_rows()
         if self.mode == "joint":
             return self._calibrated(self.estimator_.predict_proba(features))
         n = _num_samples(features)
@@ -894,6 +1028,11 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, n_tags)
         """
+        if self.mode == "powerset":
+            check_is_fitted(self)
+            features = self._embed(self._check_X(X, reset=False), fit=False)
+            proba = self.estimator_.predict_proba(features)
+            return self._combination_rows()[np.argmax(proba, axis=1)].astype(np.int64)
         return self.decode_proba(self.predict_proba(X))
 
     def decode_proba(self, proba, decode=None):
@@ -1015,7 +1154,13 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
             When the tagger is not calibrated, or embeds nothing
             (``embedder="passthrough"`` keeps no reference features).
         """
-        return self._novelty_of(self._embed(self._check_X(X, reset=False), fit=False))
+        features = self._embed(self._check_X(X, reset=False), fit=False)
+        if self.mode == "powerset":
+            check_is_fitted(self)
+            if getattr(self.estimator_, "calibration_", None) is None:
+                self._novelty_reference()  # raises: not calibrated
+            return self.estimator_.novelty_score(features)
+        return self._novelty_of(features)
 
     def _novelty_reference(self):
         check_is_fitted(self)
@@ -1056,6 +1201,13 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         * ``"ok"``: every claim has probability at least ``confidence``;
         * ``"uncertain"``: otherwise.
 
+        With ``mode="powerset"`` the combination model (a calibrated
+        :class:`~artmedium.MediumClassifier`) gives the probabilities, the
+        novelty and its threshold, and ``candidates`` are the descriptions of
+        its conformal prediction set at level ``confidence`` (most probable
+        first); a tag's probability is the total probability of the
+        combinations that have it.
+
         Parameters
         ----------
         X : images or array-like
@@ -1071,7 +1223,10 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
             ``tags`` (0/1 after backing off, broader tags included),
             ``decoded`` (0/1 before), ``medium`` and ``decoded_medium`` (their
             descriptions), ``backed_off`` (bool), ``proba`` (calibrated tag
-            probabilities), ``confidence`` (of each answer), ``novelty``,
+            probabilities), ``confidence`` (of each answer), ``candidates``
+            (lists of descriptions: the conformal set with
+            ``mode="powerset"``, else the answer then, when it backed off,
+            the more specific guess), ``novelty`` (None without a reference),
             ``status``, and the ``novelty_threshold`` used.
 
         Raises
@@ -1115,30 +1270,59 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
                 include_boundaries="neither",
             )  # fmt: skip
         features = self._embed(self._check_X(X, reset=False), fit=False)
-        proba = self._proba_of(features)
-        decoded = self.decode_proba(proba)
+        novelty, threshold, sets = None, None, None
+        if self.mode == "powerset":
+            # The combination model answers, with its own conformal sets and
+            # novelty (a calibrated MediumClassifier).
+            inner = self.estimator_.assess(
+                features,
+                confidence=confidence,
+                unknown_rate=0.05 if unknown_rate is None else unknown_rate,
+            )
+            combination_proba = np.asarray(inner.proba)
+            rows = self._combination_rows()
+            proba = combination_proba @ rows
+            decoded = rows[np.argmax(combination_proba, axis=1)].astype(np.int64)
+            sets = np.asarray(inner.sets, dtype=bool)
+            if unknown_rate is not None:
+                novelty, threshold = inner.novelty, inner.novelty_threshold
+        else:
+            proba = self._proba_of(features)
+            decoded = self.decode_proba(proba)
+            if (
+                unknown_rate is not None
+                and getattr(self, "novelty_features_", None) is not None
+            ):
+                novelty = self._novelty_of(features)
+                threshold = self._novelty_threshold(unknown_rate)
         tags, answer_confidence = self._back_off(decoded, proba, confidence)
         backed_off = (tags != decoded).any(axis=1)
         status = np.where(answer_confidence >= confidence, "ok", "uncertain")
-        novelty, threshold = None, None
-        if (
-            unknown_rate is not None
-            and getattr(self, "novelty_features_", None) is not None
-        ):
-            novelty = self._novelty_of(features)
-            threshold = self._novelty_threshold(unknown_rate)
+        if novelty is not None:
             status = np.where(novelty > threshold, "unknown", status)
-        status = status.astype(object)
+        medium, decoded_medium = self.describe(tags), self.describe(decoded)
+        if sets is not None:
+            names = self.describe(rows)
+            order = np.argsort(-combination_proba, axis=1, kind="stable")
+            candidates = [
+                [names[j] for j in order[i] if sets[i, j]] for i in range(len(sets))
+            ]
+        else:
+            candidates = [
+                [m] + ([d] if b and d != m else [])
+                for m, d, b in zip(medium, decoded_medium, backed_off)
+            ]
         return Bunch(
             tags=tags,
             decoded=decoded,
-            medium=self.describe(tags),
-            decoded_medium=self.describe(decoded),
+            medium=medium,
+            decoded_medium=decoded_medium,
             backed_off=backed_off,
             proba=proba,
             confidence=answer_confidence,
+            candidates=candidates,
             novelty=novelty,
-            status=status,
+            status=status.astype(object),
             novelty_threshold=threshold,
         )
 
