@@ -714,18 +714,27 @@ class BatchPredictor:
             proba = np.asarray(answers.proba, dtype=float)
             chosen = np.asarray(answers.tags)
             media = [str(m) for m in answers.medium]
+            combo_p = np.asarray(answers.combination_proba, dtype=float)
+        elif getattr(est, "mode", None) == "powerset":
+            # The combination model's own probabilities; predict's argmax.
+            combo_p = est.combination_proba(images)
+            proba = combo_p @ self._combinations
+            chosen = self._combinations[np.argmax(combo_p, axis=1)]
+            media = self._describe(chosen)
         else:
             proba = np.asarray(est.predict_proba(images), dtype=float)
             # The decoding MediumTagger.predict applies, on probabilities in hand.
             chosen = est.decode_proba(proba)
             media = self._describe(chosen)
+            combo_p = None
         p = np.clip(proba, 1e-12, 1 - 1e-12)
         log_on, log_off = np.log(p), np.log1p(-p)
-        # P(tag set) under independent tags, for each valid combination.
-        combo_logp = (
-            log_on @ self._combinations.T + log_off @ (1 - self._combinations).T
-        )
-        order = np.argsort(-combo_logp, axis=1, kind="stable")[:, : self.top_k]
+        if combo_p is None:
+            # P(tag set) under independent tags, for each valid combination.
+            combo_p = np.exp(
+                log_on @ self._combinations.T + log_off @ (1 - self._combinations).T
+            )
+        order = np.argsort(-combo_p, axis=1, kind="stable")[:, : self.top_k]
         names = [str(t) for t in est.tag_names_]
         rows = []
         for i, path in enumerate(paths):
@@ -733,22 +742,23 @@ class BatchPredictor:
             top = [
                 {
                     "medium": self._combination_names[j],
-                    "probability": float(np.exp(combo_logp[i, j])),
+                    "probability": float(combo_p[i, j]),
                 }
                 for j in order[i]
             ]
             assessment = None
-            if answers is None:
+            if answers is None and getattr(est, "mode", None) == "powerset":
+                prob = float(combo_p[i].max())
+            elif answers is None:
                 prob = float(
                     np.exp(np.where(chosen[i] == 1, log_on[i], log_off[i]).sum())
                 )
             else:
                 # The probability of the answer's least sure claim.
                 prob = float(answers.confidence[i])
-                # The answer, then what it backed off from (more specific).
-                candidates = [media[i]]
-                if answers.backed_off[i]:
-                    candidates.append(str(answers.decoded_medium[i]))
+                # The tagger's candidates: the combination model's conformal
+                # set, else the answer and what it backed off from.
+                candidates = [str(m) for m in answers.candidates[i]]
                 novelty = answers.novelty
                 assessment = {
                     "status": str(answers.status[i]),
@@ -860,11 +870,14 @@ def predict_files(
         answer's least sure claim (a tag present, or another absent);
         ``status`` is ``"ok"`` when that reaches ``confidence``,
         ``"uncertain"`` otherwise, ``"unknown"`` as for a classifier;
-        ``candidates`` is the answer, followed, when it backed off, by the
-        more specific description it backed off from (empty when neither
-        names a medium); ``novelty`` is None when the tagger keeps no
+        ``candidates`` are, for a ``mode="powerset"`` tagger (the embedded
+        one), the descriptions of its combination model's conformal set
+        (as a classifier's), else the answer followed, when it backed off,
+        by the more specific description it backed off from (empty when
+        neither names a medium); ``novelty`` is None when the tagger keeps no
         reference features. ``top_k`` ranks the tag combinations seen in
-        training by their probability, so it may not list a broader answer.
+        training by their probability (a powerset tagger's own, else as if
+        tags were independent), so it may not list a broader answer.
         Other models give none of the three.
 
     Raises

@@ -343,7 +343,9 @@ def predict(
     Its status is ok when every claim of the answer (each tag present, each
     other tag absent) has probability at least --confidence, uncertain when
     one is less sure, unknown as for a classifier. Its probability is that of
-    its least sure claim; its candidates are the answer, then, when it backed
+    its least sure claim. The embedded tagger's candidates are the media
+    descriptions that hold the true one with probability --confidence (as a
+    classifier's); another tagger's are the answer, then, when it backed
     off, the more specific description it backed off from. --accept-accuracy
     is for classifiers only. A model without calibration prints no status,
     and refuses --accept-accuracy, --confidence and --unknown-rate.

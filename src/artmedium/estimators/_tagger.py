@@ -48,6 +48,13 @@ def _logit(p):
     return np.log(p) - np.log1p(-p)
 
 
+def _independent_combination_proba(proba, combinations):
+    """P(each combination) from tag probabilities, tags taken as independent."""
+    p = np.clip(np.asarray(proba, dtype=float), 1e-12, 1 - 1e-12)
+    log = np.log(p) @ combinations.T + np.log1p(-p) @ (1 - combinations).T
+    return np.exp(log)
+
+
 class _JointTagNet:
     """One network, n_tags sigmoid outputs, BCE loss (skorch underneath)."""
 
@@ -1136,6 +1143,31 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
             out.append(seen[key])
         return np.array(out, dtype=object)
 
+    def combination_proba(self, X):
+        """Probability of each tag combination of ``combinations_``.
+
+        With ``mode="powerset"`` the combination model's own probabilities;
+        otherwise the product of the tags' probabilities, as if tags were
+        independent (so the rows need not sum to 1).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_combinations)
+        """
+        check_is_fitted(self)
+        features = self._embed(self._check_X(X, reset=False), fit=False)
+        if self.mode == "powerset":
+            return self._aligned(self.estimator_.predict_proba(features))
+        return _independent_combination_proba(
+            self._proba_of(features), self.combinations_
+        )
+
+    def _aligned(self, proba):
+        """Powerset class probabilities in the order of ``combinations_``."""
+        out = np.zeros((len(proba), len(self.combinations_)))
+        out[:, np.asarray(self.estimator_.classes_, dtype=int)] = proba
+        return out
+
     # ------------------------------------------------------------ honest answers
     def novelty_score(self, X):
         """How unlike the calibration images each input is (higher: stranger).
@@ -1226,7 +1258,8 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
             probabilities), ``confidence`` (of each answer), ``candidates``
             (lists of descriptions: the conformal set with
             ``mode="powerset"``, else the answer then, when it backed off,
-            the more specific guess), ``novelty`` (None without a reference),
+            the more specific guess), ``combination_proba`` (as
+            :meth:`combination_proba`), ``novelty`` (None without a reference),
             ``status``, and the ``novelty_threshold`` used.
 
         Raises
@@ -1281,6 +1314,7 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
             )
             combination_proba = np.asarray(inner.proba)
             rows = self._combination_rows()
+            aligned = self._aligned(combination_proba)
             proba = combination_proba @ rows
             decoded = rows[np.argmax(combination_proba, axis=1)].astype(np.int64)
             sets = np.asarray(inner.sets, dtype=bool)
@@ -1289,6 +1323,7 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         else:
             proba = self._proba_of(features)
             decoded = self.decode_proba(proba)
+            aligned = _independent_combination_proba(proba, self.combinations_)
             if (
                 unknown_rate is not None
                 and getattr(self, "novelty_features_", None) is not None
@@ -1321,6 +1356,7 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
             proba=proba,
             confidence=answer_confidence,
             candidates=candidates,
+            combination_proba=aligned,
             novelty=novelty,
             status=status.astype(object),
             novelty_threshold=threshold,
