@@ -92,12 +92,85 @@ def info():
         summary, items["default model"] = None, f"unreadable ({exc})"
     else:
         items["default model"] = default_model_line(summary)
+    try:
+        tagger = tagger_summary()
+    except (OSError, ValueError) as exc:
+        tagger, items["default tagger"] = None, f"unreadable ({exc})"
+    else:
+        items["default tagger"] = tagger_line(tagger)
     width = max(map(len, items))
     for key, value in items.items():
         click.echo(f"{key:<{width}}  {value}")
-    if summary is not None:
-        click.echo(f"{'':<{width}}  classes: {'; '.join(summary['classes'])}")
-        click.echo(f"{'':<{width}}  {answers_line(summary)}")
+        if key == "default model" and summary is not None:
+            click.echo(f"{'':<{width}}  classes: {'; '.join(summary['classes'])}")
+            click.echo(f"{'':<{width}}  {answers_line(summary)}")
+            click.echo(f"{'':<{width}}  used by: artmedium predict --vocabulary poster")
+        if key == "default tagger" and tagger is not None:
+            click.echo(f"{'':<{width}}  tags: {'; '.join(tagger['tag_names'])}")
+            click.echo(
+                f"{'':<{width}}  answers: backs off to a broader tag when unsure; "
+                "status ok, uncertain or unknown"
+            )
+            click.echo(f"{'':<{width}}  used by: artmedium predict (the default)")
+
+
+def tagger_summary():
+    """Name, tags and held-out exact match of the embedded tagger, or None.
+
+    Read from its sidecar without loading its weights.
+
+    Returns
+    -------
+    dict or None
+        ``name``, ``tag_names``, ``n_combinations``, ``exact_match`` and
+        ``artist_exact_match`` (mean over the folds of its cross-validation,
+        None where not recorded); None when no tagger is installed.
+    """
+    from artmedium.persistence import (
+        default_tagger_dir,
+        is_default_tagger_installed,
+        model_info,
+    )
+
+    if not is_default_tagger_installed():
+        return None
+    info = model_info(default_tagger_dir())
+    meta = info.get("metadata") or {}
+    by = {
+        r.get("protocol"): r
+        for r in meta.get("cross_validation") or []
+        if isinstance(r, dict)
+    }
+    return {
+        "name": meta.get("name", "tags"),
+        "tag_names": info.get("tag_names") or [],
+        "n_combinations": meta.get("n_combinations"),
+        "exact_match": (by.get("random") or {}).get("exact_match"),
+        "artist_exact_match": (by.get("artist") or {}).get("exact_match"),
+    }
+
+
+def tagger_line(summary):
+    """One line describing the embedded tagger from :func:`tagger_summary`.
+
+    Examples
+    --------
+    >>> tagger_line(None)
+    'not installed'
+    >>> tagger_line({"name": "t", "tag_names": ["a", "b"], "n_combinations": 3,
+    ...              "exact_match": 0.6, "artist_exact_match": None})
+    't, 2 tags in 3 combinations, exact match .600 (random folds)'
+    """
+    if summary is None:
+        return "not installed"
+    parts = [f"{summary['name']}, {len(summary['tag_names'])} tags"]
+    if summary.get("n_combinations"):
+        parts[0] += f" in {summary['n_combinations']} combinations"
+    for key, label in (("exact_match", "exact match {} (random folds)"),
+                       ("artist_exact_match", "{} (new artists)")):  # fmt: skip
+        if summary.get(key) is not None:
+            parts.append(label.format(f"{summary[key]:.3f}".removeprefix("0")))
+    return ", ".join(parts)
 
 
 def answers_line(summary):

@@ -159,8 +159,12 @@ def _media_of(Y, names):
 
 def _tagger_report(estimator, X, y, *, labels):
     names = [str(t) for t in estimator.tag_names_]
+    # The tagger's own vocabulary: broader tags implied, the catalogue's wording.
+    vocab = getattr(estimator, "vocabulary_", None) or names
     y_arr = np.asarray(y, dtype=object) if isinstance(y, (list, tuple)) else y
-    Y_true = as_tag_matrix(y_arr, names)
+    Y_true = as_tag_matrix(y_arr, vocab)
+    if hasattr(estimator, "_complete"):
+        Y_true = estimator._complete(Y_true)  # a 0/1 matrix without broader tags
     Y_pred = np.asarray(estimator.predict(X))
     _check_y(Y_true, len(Y_pred))
     proba = np.asarray(estimator.predict_proba(X))
@@ -168,8 +172,8 @@ def _tagger_report(estimator, X, y, *, labels):
     if given.ndim == 1 and given.dtype.kind in "OUS":
         medium_true = np.array([" ".join(str(m).split()) for m in given], dtype=object)
     else:
-        medium_true = _media_of(Y_true, names)
-    medium_pred = _media_of(Y_pred, names)
+        medium_true = _media_of(Y_true, vocab)
+    medium_pred = _media_of(Y_pred, vocab)
     scores = tag_report(
         Y_true,
         Y_pred,
