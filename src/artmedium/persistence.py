@@ -805,6 +805,9 @@ def load_model(path, *, device="cpu", memory=None, n_jobs=None):
 def _set_caller_params(est, **values):
     """The caller's runtime parameters on a loaded estimator and its nested ones."""
     nested = [getattr(est, "embedder", None), getattr(est, "embedder_", None)]
+    if getattr(est, "mode", None) == "powerset":
+        # A powerset tagger's combination model reads the images itself.
+        nested += [getattr(est, "estimator", None), getattr(est, "estimator_", None)]
     for obj in [est, *nested]:
         if hasattr(obj, "get_params"):
             names = obj.get_params(deep=False)

@@ -326,8 +326,15 @@ class Vocabulary(Sequence):
                 if tag in seen:
                     raise ValueError(f"broader terms form a cycle through {child!r}")
                 seen.add(tag)
+                if len(seen) > _MAX_BROADER_DEPTH + 1:
+                    # Bounds the walks up the hierarchy (a crafted model file
+                    # could otherwise ask for minutes of them).
+                    raise ValueError(
+                        f"broader terms nest more than {_MAX_BROADER_DEPTH} "
+                        f"levels deep above {child!r}"
+                    )
         order = {t: j for j, t in enumerate(names)}
-        groups = []
+        groups, chains = [], {}
         for group in exclusive:
             if isinstance(group, str):
                 raise TypeError(
@@ -339,8 +346,11 @@ class Vocabulary(Sequence):
                     f"exclusive group {sorted(members)} has tags outside the vocabulary"
                 )
             members = sorted(members, key=order.get)
+            member_set = set(members)
             for m in members:
-                related = set(members) & set(_chain(m, parent))
+                if m not in chains:
+                    chains[m] = _chain(m, parent)
+                related = member_set.intersection(chains[m])
                 if related:
                     raise ValueError(
                         f"exclusive group {members} holds {m!r} and its broader "
@@ -360,11 +370,12 @@ class Vocabulary(Sequence):
                 raise TypeError(
                     "descriptions must map tuples of tags to description strings"
                 )
-            leaves = tuple(sorted({_normalize(t) for t in key}, key=order.get))
+            leaves = {_normalize(t) for t in key}
             if any(t not in known for t in leaves):
                 raise ValueError(
                     f"description {text!r} names tags outside the vocabulary"
                 )
+            leaves = tuple(sorted(leaves, key=order.get))
             wording.append((leaves, " ".join(text.split())))
         object.__setattr__(self, "tags", names)
         object.__setattr__(self, "supports", support_names)
@@ -560,14 +571,17 @@ class Vocabulary(Sequence):
 _MAX_TAGS = 4096
 _MAX_TERM = 200
 _MAX_DESCRIPTIONS = 100_000
+# Deepest hierarchy of broader terms (artmedium's own is 3 deep).
+_MAX_BROADER_DEPTH = 32
 
 
 def _chain(tag, parent):
     """Broader terms of ``tag`` under the ``parent`` mapping, nearest first."""
-    out = []
-    while tag in parent and parent[tag] not in out and len(out) < len(parent):
+    out, seen = [], set()
+    while tag in parent and parent[tag] not in seen:
         tag = parent[tag]
         out.append(tag)
+        seen.add(tag)
     return tuple(out)
 
 

@@ -851,6 +851,13 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         if not isinstance(calibrated, bool):
             raise ValueError(f"{where}.calibrated must be true or false")
         est.tag_temperatures_ = np.ones(n_tags) if calibrated else None
+        if est.mode == "powerset" and calibrated != (
+            est.estimator_.calibration_ is not None
+        ):
+            raise ValueError(
+                f"{where}.calibrated must be {str(not calibrated).lower()}: it "
+                f"says whether {where}.powerset is calibrated"
+            )
         # Saved before novelty and vocabularies existed: none, and a plain one.
         n_novelty = check_int(
             fields.get("novelty_images"),
@@ -905,10 +912,11 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
             or len(classes) < 2
             or classes.min() < 0
             or classes.max() >= n_combinations
+            or (np.diff(classes) <= 0).any()
         ):
             raise ValueError(
-                f"{where}.powerset.classes must be indices of the "
-                f"{n_combinations} combinations"
+                f"{where}.powerset.classes must be distinct indices of the "
+                f"{n_combinations} combinations, in increasing order"
             )
         return inner
 
