@@ -59,7 +59,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from types import MappingProxyType
 from typing import NamedTuple
@@ -388,6 +388,16 @@ class Vocabulary(Sequence):
         )
         object.__setattr__(self, "descriptions", tuple(sorted(wording)))
 
+    # Lookups built once per vocabulary (its fields never change): a tagger
+    # asks them for every image it describes.
+    @cached_property
+    def _parents(self):
+        return dict(self.broader)
+
+    @cached_property
+    def _wording(self):
+        return dict(self.descriptions)
+
     def __len__(self):
         return len(self.tags)
 
@@ -419,17 +429,17 @@ class Vocabulary(Sequence):
         >>> vocab.parent("etching")
         'print'
         """
-        return dict(self.broader).get(_normalize(tag))
+        return self._parents.get(_normalize(tag))
 
     def ancestors(self, tag):
         """Broader tags of ``tag``, nearest first (empty for a top tag)."""
-        return _chain(_normalize(tag), dict(self.broader))
+        return _chain(_normalize(tag), self._parents)
 
     def narrower(self, tag):
         """Every tag under ``tag`` in the hierarchy (its children, theirs, ...),
         in vocabulary order."""
         tag = _normalize(tag)
-        parent = dict(self.broader)
+        parent = self._parents
         return tuple(t for t in self.tags if tag in _chain(t, parent))
 
     def closure(self, tags):
@@ -443,7 +453,7 @@ class Vocabulary(Sequence):
         >>> vocab.closure(["etching"])
         ('etching', 'intaglio print', 'print')
         """
-        parent = dict(self.broader)
+        parent = self._parents
         found = set()
         for tag in tags:
             tag = _normalize(tag)
@@ -453,7 +463,7 @@ class Vocabulary(Sequence):
 
     def leaves(self, tags):
         """The most specific of ``tags``: those no other of them is narrower than."""
-        parent = dict(self.broader)
+        parent = self._parents
         names = {_normalize(t) for t in tags}
         implied = {a for t in names for a in _chain(t, parent)}
         return tuple(t for t in self.tags if t in names and t not in implied)
@@ -465,7 +475,7 @@ class Vocabulary(Sequence):
 
     def description(self, tags):
         """The catalogue's wording of ``tags`` (by their leaves), or None."""
-        return dict(self.descriptions).get(self.leaves(tags))
+        return self._wording.get(self.leaves(tags))
 
     def to_dict(self):
         """A JSON-safe dict :meth:`from_dict` reads back (models save it).
