@@ -741,3 +741,35 @@ def test_json_rows_keep_the_aat_ids():
     row = {**table_row("a.jpg", tags=["etching"]), "aat_ids": {"etching": "300053241"}}
     (line,) = run_writer(JsonLinesWriter(io.StringIO()), [row]).splitlines()
     assert json.loads(line)["aat_ids"] == {"etching": "300053241"}
+
+
+def test_a_model_of_very_long_media_names_keeps_room_on_a_terminal():
+    """A tagger can name some of its hundreds of combinations at great length:
+    on a terminal the medium column is as wide as the first rows need (or a
+    comfortable width), the candidates fit, and a later long name is cut."""
+    long_name = (
+        "Graphite, ink, watercolour, gouache, chalk and pastel on paper on board"
+    )
+    media = {**MEDIA, long_name: []}
+    rows = [
+        status_row("a.jpg", "ok", [ETCHING], alternatives=[(OIL, 0.05)]),
+        status_row("b.jpg", "uncertain", [OIL, ETCHING], medium=OIL),
+        status_row("c.jpg", "uncertain", [long_name], medium=long_name),
+    ]
+    writer = TableWriter(io.StringIO(), top_k=2, with_tags=True, with_status=True,
+                         paths=[r["path"] for r in rows], media=media,
+                         width=140)  # fmt: skip
+    writer.write(rows[:2])
+    writer.write(rows[2:])
+    writer.finish()
+    header, *lines = writer.stream.getvalue().splitlines()
+    assert "candidates" in header
+    medium_width = column_of(header, "probability") - column_of(header, "medium") - 2
+    assert medium_width < len(long_name)
+    assert all(display_width(line) <= 139 for line in [header, *lines])
+    assert long_name not in lines[2] and "…" in lines[2]
+    # Without a terminal every cell is whole.
+    writer = TableWriter(io.StringIO(), top_k=2, with_status=True, media=media)
+    writer.write(rows)
+    writer.finish()
+    assert long_name in writer.stream.getvalue()

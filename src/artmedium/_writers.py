@@ -379,6 +379,7 @@ def _cut(text, width, ellipsis, *, keep="start"):
 
 # Columns of the alternatives worth showing (a short medium whole: "Lithograph
 # on paper 0.296, …"), and a comfortable width (one or two media).
+_COMFORTABLE_MEDIUM = 36
 _MIN_ALTERNATIVES = 28
 _ALTERNATIVES = 44
 _CANDIDATE_SEPARATOR = " | "
@@ -536,6 +537,12 @@ class TableWriter:
             # medium, its probability and the status; the medium is cut only on
             # a narrow terminal.
             least = min(path, 16)
+            # A model of many media (a tagger's combinations) can name some at
+            # great length: the column is as wide as the first rows' media, or
+            # a comfortable width, and a rare longer one is cut.
+            seen = widest("medium", [c["medium"] for c in cells if "medium" in c])
+            medium = min(medium, max(seen, _COMFORTABLE_MEDIUM))
+            candidates = min(candidates, medium)
             medium = max(min(medium, limit - least - 4 - probability - fixed), 6)
             room = limit - medium - probability - 4 - fixed  # path and extras
             # The path keeps half of that room when the extras want it. They
