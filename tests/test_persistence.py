@@ -479,6 +479,35 @@ def test_embedded_default_model_predicts_a_poster_class():
     assert info["metadata"]["metrics"]["random"]["accuracy"] > 0
 
 
+def test_embedded_tagger_describes_media_and_marks_non_artworks_unknown():
+    folder = artmedium.persistence.default_tagger_dir()
+    if not (folder / "model.json").is_file():
+        pytest.skip("embedded tagger not trained yet")
+    tagger = load_model("tags")
+    vocab = tagger.vocabulary_
+    # The open vocabulary with its structure, and a calibrated powerset model.
+    assert tagger.mode == "powerset" and tagger.tag_temperatures_ is not None
+    assert len(vocab) > 40 and vocab.broader and vocab.exclusive
+    assert vocab.closure(["etching"]) == ("etching", "intaglio print", "print")
+    assert all(vocab.is_valid(vocab.tags[j] for j in np.flatnonzero(row))
+               for row in tagger.combinations_)  # fmt: skip
+    rng = np.random.RandomState(0)
+    solid = [np.full((240, 300, 3), colour, np.uint8)
+             for colour in ([220, 20, 20], [0, 0, 0], [255, 255, 255])]  # fmt: skip
+    noise = [rng.randint(0, 256, (240, 300, 3), np.uint8)]
+    answers = tagger.assess(solid + noise, confidence=0.9)
+    # "Today a red square is 'Oil paint on canvas' at .998": not any more.
+    assert list(answers.status) == ["unknown"] * 4
+    assert all(row.sum() for row in answers.tags)  # still an answer, with tags
+    assert set(answers.medium) <= set(tagger.describe(tagger.combinations_)) | set(
+        answers.medium[answers.backed_off]
+    )
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert "## Vocabulary" in card and "300053241" in card  # etching's AAT id
+    assert (folder / "NOTICE-efficientnet-lite0.txt").is_file()
+    assert model_info("tags")["weights"]["dtype"] == "float16"
+
+
 # ------------------------------------------------------------ tags of classes
 
 
