@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 from _nonartworks import nonartworks
+from _results import write_results
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import (
@@ -227,11 +228,7 @@ def main(argv=None):
         result = run(protocol, (X, y, groups, others, strange), args)
         print(json.dumps(result), flush=True)
         results.append(result)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(args.out).with_suffix(".tmp")
-    tmp.write_text(json.dumps(results, indent=1))
-    os.replace(tmp, args.out)
-    print(f"wrote {args.out}", file=sys.stderr)
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

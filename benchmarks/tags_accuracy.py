@@ -49,6 +49,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from _results import write_results
 from sklearn.metrics import average_precision_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
@@ -230,11 +231,7 @@ def main(argv=None):
         result = run(protocol, X, y, groups, args)
         print(json.dumps({k: v for k, v in result.items() if k != "folds"}), flush=True)
         results.append(result)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(args.out).with_suffix(".tmp")
-    tmp.write_text(json.dumps(results, indent=1))
-    os.replace(tmp, args.out)
-    print(f"wrote {args.out}", file=sys.stderr)
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

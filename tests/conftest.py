@@ -157,3 +157,15 @@ def run_in_thread(fn, timeout=20):
     if "error" in out:
         raise out["error"]
     return out.get("value")
+
+
+#: Five descriptions of prints and paintings whose tags have broader terms
+#: (intaglio print, print, paint) and an exclusive pair of supports (canvas,
+#: board): the open-vocabulary tagger tests fit on them.
+PRINTS_AND_PAINTINGS = (
+    "Etching on paper",
+    "Aquatint on paper",
+    "Lithograph on paper",
+    "Oil paint on canvas",
+    "Oil paint on board",
+)

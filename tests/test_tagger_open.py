@@ -11,18 +11,9 @@ import pytest
 from artmedium import ImageEmbedder, MediumTagger
 from artmedium.persistence import SIDECAR, load_model, save_model
 from artmedium.vocabulary import Vocabulary, as_vocabulary, build_vocabulary, tag_matrix
-from conftest import make_toy_images
+from conftest import PRINTS_AND_PAINTINGS, make_toy_images
 
-KINDS = np.array(
-    [
-        "Etching on paper",
-        "Aquatint on paper",
-        "Lithograph on paper",
-        "Oil paint on canvas",
-        "Oil paint on board",
-    ],
-    dtype=object,
-)
+KINDS = np.array(PRINTS_AND_PAINTINGS, dtype=object)
 # Feature 0 separates prints from paintings, feature 1 intaglio prints from
 # lithographs, feature 3 canvas from board; feature 2 barely separates etching
 # from aquatint, so an image can be a sure intaglio print of unsure process.

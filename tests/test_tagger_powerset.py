@@ -20,19 +20,10 @@ from artmedium import MediumClassifier, MediumTagger
 from artmedium.persistence import SIDECAR, load_model, save_model
 from artmedium.recipes import DEFAULT_RECIPE, recipe, tagger_recipe
 from artmedium.vocabulary import Vocabulary, build_vocabulary, tag_matrix
-from conftest import TINY, run_in_thread
+from conftest import PRINTS_AND_PAINTINGS, TINY, run_in_thread
 
 # One colour per description: a tiny CNN tells them apart in three epochs.
-KINDS = np.array(
-    [
-        "Etching on paper",
-        "Aquatint on paper",
-        "Lithograph on paper",
-        "Oil paint on canvas",
-        "Oil paint on board",
-    ],
-    dtype=object,
-)
+KINDS = np.array(PRINTS_AND_PAINTINGS, dtype=object)
 COLOURS = np.array(
     [(220, 40, 40), (40, 200, 40), (40, 40, 220), (220, 200, 40), (200, 40, 200)]
 )
