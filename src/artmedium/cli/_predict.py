@@ -307,8 +307,10 @@ def predict(
     Without --model, an embedded model answers. --vocabulary tate (the
     default): a calibrated tagger of Tate's media tags, whose medium is the
     description composed from the tags it predicts, in Tate's wording
-    ("Graphite and watercolour on paper"), so it can name combinations no
-    single class covers. --vocabulary poster: the classifier of the poster's
+    ("Graphite and watercolour on paper"), so it also describes media outside
+    the poster's ten (gouache, aquatint, photographs, bronze, oil on board,
+    ...): the tag combinations it saw in training, or a broader term when
+    unsure. --vocabulary poster: the classifier of the poster's
     ten media. --vocabulary chooses between the embedded models only: with
     --model it is a usage error.
 
