@@ -129,3 +129,27 @@ def test_no_package_imports_another_packages_private_modules():
             if private and parts[1] != package:
                 bad.append(f"{module} imports {target}")
     assert not bad, bad
+
+
+def test_readme_figures_of_the_embedded_tagger_equal_its_card():
+    """The README quotes the tagger's held-out figures; they must be the card's."""
+    from artmedium.persistence import default_tagger_dir, model_info
+
+    folder = default_tagger_dir()
+    if not (folder / "model.json").is_file():
+        pytest.skip("embedded tagger not trained yet")
+    results = model_info(folder)["metadata"].get("cross_validation") or []
+    by = {r["protocol"]: r for r in results if "protocol" in r}
+    if not by:
+        pytest.skip("the embedded tagger's card has no cross-validation yet")
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    card = (folder / "MODEL_CARD.md").read_text(encoding="utf-8")
+    for protocol, key in [
+        ("random", "exact_match"),
+        ("artist", "exact_match"),
+        ("random", "poster_exact_match"),
+        ("random", "poster_classifier_accuracy"),
+    ]:
+        figure = f"{by[protocol][key]:.3f} ± {by[protocol][key + '_sd']:.3f}"
+        assert figure in card, (protocol, key, figure)
+        assert figure in readme, (protocol, key, figure)
