@@ -527,6 +527,17 @@ def test_class_tag_probabilities_sum_over_classes_with_the_tag():
     assert (tags <= 1 + 1e-12).all()
 
 
+def test_class_tags_of_classes_outside_the_poster_media_do_not_warn():
+    # A classifier of other media predicts without a warning per call.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tags = class_tag_probabilities(
+            [[0.5, 0.5]], ["Ink on paper", "Graphite on paper"]
+        )
+    assert tags[0, POSTER_TAGS.index("graphite")] == 0.5
+    assert tags.sum() == 0.5
+
+
 def test_class_tag_probabilities_of_unknown_classes_are_zero():
     tags = class_tag_probabilities([[0.3, 0.7]], [1, "striped"], vocabulary=["ink"])
     assert tags.tolist() == [[0.0]]

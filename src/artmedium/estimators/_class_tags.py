@@ -16,7 +16,8 @@ def class_tag_matrix(classes, vocabulary=None):
     Parameters
     ----------
     classes : sequence
-        Class labels; those that are not strings imply no tag.
+        Class labels; those that are not strings imply no tag, and terms of a
+        class outside the vocabulary imply none either (no warning).
     vocabulary : None, Vocabulary or sequence of str, default=None
         The tags; None means :data:`artmedium.datasets.POSTER_TAGS`.
 
@@ -32,7 +33,9 @@ def class_tag_matrix(classes, vocabulary=None):
     if vocabulary is None:
         vocabulary = POSTER_TAGS
     names = [c if isinstance(c, str) else "" for c in classes]
-    return tag_matrix(names, vocabulary=vocabulary)
+    # A class's terms outside the vocabulary simply imply no tag: a classifier
+    # of other media is not an error, and would warn on every prediction.
+    return tag_matrix(names, vocabulary=vocabulary, unknown="ignore")
 
 
 def class_tag_names(classes, vocabulary=None):
