@@ -1219,9 +1219,14 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
 
     def _novelty_threshold(self, rate):
         reference = self._novelty_reference()
-        k = min(NOVELTY_NEIGHBOURS, len(reference) - 1)
-        held_out = knn_distance(reference, reference, k, leave_one_out=True)
-        return conformal_threshold(held_out, rate)
+        # The calibration images' leave-one-out scores (n x n distances): once
+        # per reference, not once per batch a predictor assesses.
+        cached = getattr(self, "_held_out_novelty", None)
+        if cached is None or cached[0] is not reference:
+            k = min(NOVELTY_NEIGHBOURS, len(reference) - 1)
+            scores = knn_distance(reference, reference, k, leave_one_out=True)
+            cached = self._held_out_novelty = (reference, scores)
+        return conformal_threshold(cached[1], rate)
 
     def assess(self, X, confidence=0.9, unknown_rate=0.05):
         """Descriptions with a status, backing off to broader tags when unsure.
