@@ -543,17 +543,8 @@ class BatchPredictor:
 
     def _describe(self, Y):
         """A tagger's descriptions of 0/1 tag rows, in its own vocabulary's
-        wording (a tagger without ``describe``: composed from its tag names)."""
-        from artmedium.vocabulary import tags_to_medium
-
-        est = self.model
-        if hasattr(est, "describe"):
-            return [str(m) for m in est.describe(Y)]
-        names = [str(t) for t in est.tag_names_]
-        return [
-            tags_to_medium([t for t, on in zip(names, row) if on], vocabulary=names)
-            for row in np.asarray(Y)
-        ]
+        wording (:meth:`MediumTagger.describe <artmedium.MediumTagger.describe>`)."""
+        return [str(m) for m in self.model.describe(Y)]
 
     def _error_row(self, path, error):
         assessment = dict(_NO_ASSESSMENT) if self.calibrated else None

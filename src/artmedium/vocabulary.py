@@ -766,14 +766,13 @@ def tag_matrix(mediums, vocabulary=None, *, unknown="warn"):
     mediums = list(mediums)
     out = np.zeros((len(mediums), len(vocab)), dtype=int)
     for i, medium in enumerate(mediums):
-        columns = rows_of.get(medium)
-        if columns is None:
+        known = rows_of.get(medium)
+        if known is None:
             parsed = _tags_of(medium, vocab)
-            columns = [column[t] for t in parsed.tags]
-            rows_of[medium] = columns
-            rows_of[medium, "unknown"] = parsed.unknown
+            known = rows_of[medium] = ([column[t] for t in parsed.tags], parsed.unknown)
+        columns, unknown_here = known
         out[i, columns] = 1
-        missing.update(rows_of[medium, "unknown"])
+        missing.update(unknown_here)
     if missing and unknown != "ignore":
         shown = ", ".join(f"{t!r} ({n})" for t, n in missing.most_common(8))
         more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
