@@ -569,7 +569,9 @@ def write_model(clf, metadata, args):
         save_model(clf, staging, half=args.half, metadata=metadata)
         size = (staging / WEIGHTS).stat().st_size
         metadata["weights_megabytes"] = size / 1e6
-        save_model(clf, staging, half=args.half, metadata=metadata, overwrite=True)
+        save_model(
+            clf, staging, half=args.half, metadata=metadata, overwrite=True, onnx=True
+        )
         (staging / "MODEL_CARD.md").write_text(model_card(metadata), encoding="utf-8")
         shutil.copyfile(NOTICE, staging / NOTICE.name)
         replace_folder(staging, out)

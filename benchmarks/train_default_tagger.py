@@ -170,7 +170,7 @@ def write_model(tagger, metadata, out, half=True):
         shutil.rmtree(staging)
     save_model(tagger, staging, half=half, metadata=metadata)
     metadata["weights_megabytes"] = (staging / WEIGHTS).stat().st_size / 1e6
-    save_model(tagger, staging, half=half, metadata=metadata, overwrite=True)
+    save_model(tagger, staging, half=half, metadata=metadata, overwrite=True, onnx=True)
     (staging / "MODEL_CARD.md").write_text(model_card(metadata), encoding="utf-8")
     (staging / NOTICE.name).write_bytes(NOTICE.read_bytes())
     replace_folder(staging, out)

@@ -18,8 +18,8 @@ from skorch.callbacks import EpochScoring
 import artmedium
 import artmedium.pretrained
 from artmedium import ImageEmbedder, MediumClassifier, MediumTagger
+from artmedium._class_tags import class_tag_probabilities
 from artmedium.datasets import POSTER_CLASSES, POSTER_TAGS, medium_to_tags
-from artmedium.estimators._class_tags import class_tag_probabilities
 from artmedium.persistence import (
     FORMAT_VERSION,
     SIDECAR,

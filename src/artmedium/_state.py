@@ -62,6 +62,15 @@ class State:
     info: dict = field(default_factory=dict)
 
 
+# Dtypes an estimator's numpy attributes may be read from, by the kind of the
+# attribute (a float array from any float, labels from integers): anything
+# else (bfloat16, complex, bool, float labels) is refused at load.
+ARRAY_DTYPES = {
+    "f": ("float16", "float32", "float64"),
+    "i": ("int8", "uint8", "int16", "int32", "int64"),
+}
+
+
 def json_type(value):
     """The JSON name of a value's type, for error messages."""
     return "null" if value is None else type(value).__name__

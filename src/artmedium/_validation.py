@@ -1,14 +1,14 @@
-"""Parameter checks shared across packages, on scikit-learn's validation.
+"""Parameter checks shared across packages, worded as scikit-learn's.
 
 Estimators declare ``_parameter_constraints`` (scikit-learn's declarative
-validation); plain functions check their counts here, with
-:func:`sklearn.utils.check_scalar` underneath, so every "must be a positive
-int" in artmedium reads the same.
+validation); plain functions check their counts here, with the messages of
+:func:`sklearn.utils.check_scalar`, so every "must be a positive int" in
+artmedium reads the same. This module imports no scikit-learn: the prediction
+path of an ONNX model (:mod:`artmedium.onnx`) uses it and must start in well
+under a second, and importing scikit-learn alone takes over one.
 """
 
 from numbers import Integral
-
-from sklearn.utils import check_scalar
 
 
 def check_count(value, name, *, minimum=1, allow_none=False):
@@ -54,4 +54,10 @@ def check_count(value, name, *, minimum=1, allow_none=False):
         return None
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an int, not a bool.")
-    return int(check_scalar(value, name, Integral, min_val=minimum))
+    if not isinstance(value, Integral):
+        raise TypeError(
+            f"{name} must be an instance of int, not {type(value).__qualname__}."
+        )
+    if value < minimum:
+        raise ValueError(f"{name} == {value}, must be >= {minimum}.")
+    return int(value)

@@ -449,9 +449,6 @@ class BatchPredictor:
         accept_accuracy=None,
         unknown_rate=_UNKNOWN_RATE,
     ):
-        from sklearn.utils.validation import check_is_fitted
-
-        from artmedium.estimators import MediumClassifier, MediumTagger
         from artmedium.vocabulary import POSTER_TAGS
 
         check_count(top_k, "top_k")
@@ -470,7 +467,10 @@ class BatchPredictor:
             from artmedium.persistence import load_model
 
             model = load_model(model)
-        check_is_fitted(model)
+        if hasattr(model, "get_params"):  # an estimator, not an ONNX model
+            from sklearn.utils.validation import check_is_fitted
+
+            check_is_fitted(model)
         prep = model.preprocessing_
         if prep is None:
             raise ValueError(
@@ -479,16 +479,15 @@ class BatchPredictor:
             )
         self.model = model
         self.preprocessing = prep
-        self._is_tagger = isinstance(model, MediumTagger)
+        # A MediumTagger or an OnnxTagger; else a MediumClassifier or an
+        # OnnxClassifier (same attributes, same answers).
+        self._is_tagger = hasattr(model, "combinations_")
         if self._is_tagger and self.accept_accuracy is not None:
             raise ValueError(_TAGGER_ACCEPT_ACCURACY)
         if self._is_tagger:
             self.calibrated = getattr(model, "tag_temperatures_", None) is not None
         else:
-            self.calibrated = (
-                isinstance(model, MediumClassifier)
-                and getattr(model, "calibration_", None) is not None
-            )
+            self.calibrated = getattr(model, "calibration_", None) is not None
         if not self.calibrated:
             asked = [
                 name
@@ -511,7 +510,7 @@ class BatchPredictor:
             }
             n_choices = len(self._combinations)
         else:
-            from artmedium.estimators import class_tag_probabilities
+            from artmedium._class_tags import class_tag_probabilities
 
             self._classes = model.classes_
             membership = class_tag_probabilities(
@@ -639,7 +638,7 @@ class BatchPredictor:
         return [row for pair in good for row in self._rows_or_errors([pair])]
 
     def _classifier_rows(self, paths, images):
-        from artmedium.estimators import class_tag_probabilities
+        from artmedium._class_tags import class_tag_probabilities
 
         if self.calibrated:
             # One pass gives the calibrated probabilities and the rest.

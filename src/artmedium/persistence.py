@@ -49,11 +49,11 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from artmedium._files import NotRegularFileError, open_regular, read_limited
 from artmedium._show_versions import versions
 from artmedium._state import (
+    ARRAY_DTYPES,
     MAX_IMAGE_SIZE,
     array_from_json,
     check_int,
@@ -81,6 +81,10 @@ FORMAT_VERSION = 2
 _READABLE_VERSIONS = (1, 2)
 SIDECAR = "model.json"
 WEIGHTS = "weights.safetensors"
+#: The ONNX network of a folder saved with ``onnx=True`` (artmedium.onnx).
+ONNX_FILE = "model.onnx"
+#: Largest ONNX network read (the default Lite0 graph is about 14 MB).
+MAX_ONNX_BYTES = 1 << 30
 
 # Parameters that only matter while fitting and may hold objects JSON cannot
 # store: dropped (callbacks) or reset (memory, a cache path of one machine).
@@ -310,6 +314,8 @@ def _estimator_classes():
 
 def _state_tensors(state, half=False):
     """Every tensor of a :class:`~artmedium._state.State`, by saved name."""
+    import torch
+
     tensors = {}
     for prefix, module in state.modules.items():
         tensors.update(_module_tensors(prefix, module, half))
@@ -354,6 +360,16 @@ def _check_sidecar(sidecar):
     check_int(weights["bytes"], "model.weights.bytes", 0, 1 << 40)
     if weights.get("file", WEIGHTS) != WEIGHTS:
         raise ValueError(f"model.weights.file must be {WEIGHTS!r}")
+    if sidecar.get("onnx") is not None:
+        network = sidecar["onnx"]
+        check_keys(sidecar, "model", {"onnx": dict})
+        check_keys(network, "model.onnx", {"file": str, "sha256": str, "bytes": int})
+        if network["file"] != ONNX_FILE:
+            raise ValueError(f"model.onnx.file must be {ONNX_FILE!r}")
+        digest = network["sha256"]
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ValueError("model.onnx.sha256 is not a SHA-256 in hexadecimal")
+        check_int(network["bytes"], "model.onnx.bytes", 1, 1 << 40)
 
 
 # ---------------------------------------------------------------- rebuilding
@@ -402,13 +418,9 @@ def _rebuild(sidecar, device):
     )
 
 
-# Tensor dtypes an estimator's numpy attributes may be read from, by the kind
-# of the attribute (a float array from any float, labels from integers):
-# anything else (bfloat16, complex, bool, float labels) is refused at load.
-_ARRAY_DTYPES = {
-    "f": (torch.float16, torch.float32, torch.float64),
-    "i": (torch.int8, torch.uint8, torch.int16, torch.int32, torch.int64),
-}
+def _dtype_name(dtype):
+    """``"float16"`` for torch.float16 and for numpy's float16 alike."""
+    return str(dtype).removeprefix("torch.")
 
 
 def _check_tensors(path, expected, found, arrays=()):
@@ -422,8 +434,8 @@ def _check_tensors(path, expected, found, arrays=()):
     wrong += [
         f"{k} (file {found[k].dtype}, model {expected[k].dtype})"
         for k in sorted(set(arrays) & set(found) & set(expected))
-        if found[k].dtype
-        not in _ARRAY_DTYPES.get(expected[k].numpy().dtype.kind.replace("u", "i"), ())
+        if _dtype_name(found[k].dtype)
+        not in ARRAY_DTYPES.get(expected[k].numpy().dtype.kind.replace("u", "i"), ())
     ]
     problems = [
         f"{label}: {', '.join(keys[:5])}"
@@ -461,7 +473,9 @@ def _is_model_dir(path):
     return path.is_dir() and (path / SIDECAR).is_file()
 
 
-def save_model(estimator, path, *, metadata=None, half=False, overwrite=False):
+def save_model(
+    estimator, path, *, metadata=None, half=False, overwrite=False, onnx=False
+):
     """Save a fitted estimator as a folder of safetensors weights and JSON.
 
     The folder is written under a temporary name beside ``path`` and renamed
@@ -484,6 +498,14 @@ def save_model(estimator, path, *, metadata=None, half=False, overwrite=False):
     overwrite : bool, default=False
         Replace an existing saved model at ``path``. A folder that is not a saved
         model (no ``model.json``) is never replaced.
+    onnx : bool, default=False
+        Also write the image network as ONNX (``model.onnx``, its SHA-256 in
+        the sidecar), so that :func:`load_model` with ``backend="onnx"`` runs it
+        in ONNX Runtime without torch (see :mod:`artmedium.onnx`). For a
+        :class:`~artmedium.MediumClassifier` fitted on images or a
+        ``mode="powerset"`` :class:`~artmedium.MediumTagger`; the network is
+        exported from the saved weights (float16 ones with ``half=True``), so
+        both backends compute with the same numbers.
 
     Returns
     -------
@@ -540,6 +562,12 @@ def save_model(estimator, path, *, metadata=None, half=False, overwrite=False):
 
     tensors = _state_tensors(state, half=bool(half))
     blob = safetensors_bytes(tensors, metadata={"format": FORMAT})
+    files = [(WEIGHTS, blob)]
+    onnx_entry = None
+    if onnx:
+        network, diff = _onnx_of_saved(estimator, tensors, half)
+        files.append((ONNX_FILE, network))
+        onnx_entry = _onnx_entry(network, diff)
     sidecar = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -563,13 +591,15 @@ def save_model(estimator, path, *, metadata=None, half=False, overwrite=False):
         ),
         "metadata": metadata,
     }
+    if onnx_entry is not None:
+        sidecar["onnx"] = onnx_entry
     text = json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n"
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
     os.mkdir(tmp)
     try:
-        for name, data in ((WEIGHTS, blob), (SIDECAR, text.encode("utf-8"))):
+        for name, data in (*files, (SIDECAR, text.encode("utf-8"))):
             with open(tmp / name, "wb") as fh:
                 fh.write(data)
                 fh.flush()
@@ -587,6 +617,32 @@ def save_model(estimator, path, *, metadata=None, half=False, overwrite=False):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def _onnx_entry(network, diff):
+    """The sidecar's record of an ONNX network's bytes."""
+    from artmedium.onnx import ONNX_OPSET
+
+    return {
+        "file": ONNX_FILE,
+        "sha256": hashlib.sha256(network).hexdigest(),
+        "bytes": len(network),
+        "opset": ONNX_OPSET,
+        "max_abs_diff": diff,
+    }
+
+
+def _onnx_of_saved(estimator, tensors, half):
+    """ONNX bytes of the network as saved: with ``half``, of a copy whose
+    parameters went through float16 as the weights file's did."""
+    from artmedium.onnx import _export_checked
+
+    if half:
+        import copy
+
+        estimator = copy.deepcopy(estimator)
+        _assign_tensors(estimator._get_state(), tensors)
+    return _export_checked(estimator)
 
 
 def _resolve(path):
@@ -714,7 +770,9 @@ def _read_weights(weights, declared, limit):
         return read_limited(fp, declared, name=str(weights))
 
 
-def load_model(path, *, device="cpu", memory=None, n_jobs=None):
+def load_model(
+    path, *, device="cpu", memory=None, n_jobs=None, backend="torch", threads=None
+):
     """Load a model saved by :func:`save_model`: JSON and safetensors, no pickle.
 
     Nothing in the folder can run code: every sidecar field is checked before
@@ -738,10 +796,21 @@ def load_model(path, *, device="cpu", memory=None, n_jobs=None):
         saved model never chooses one. ``set_params(memory=...)`` later works too.
     n_jobs : int or None, default=None
         Image decoding threads of the loaded model (and nested estimators).
+    backend : {"torch", "onnx"}, default="torch"
+        ``"torch"``: the estimator itself (it can be refitted, explained,
+        cloned). ``"onnx"``: an :class:`~artmedium.onnx.OnnxClassifier` or
+        :class:`~artmedium.onnx.OnnxTagger` that predicts and assesses as the
+        estimator does, running the folder's ONNX network in ONNX Runtime
+        without importing torch or scikit-learn (a folder saved with
+        ``onnx=True``, or given one by :func:`add_onnx`, as the embedded models
+        are). ``device``, ``memory`` and ``n_jobs`` apply to ``"torch"`` only.
+    threads : int or None, default=None
+        ``backend="onnx"`` only: ONNX Runtime's intra-op threads. None:
+        ``OMP_NUM_THREADS`` when set, else the CPUs this process may use.
 
     Returns
     -------
-    MediumClassifier or MediumTagger
+    MediumClassifier, MediumTagger, OnnxClassifier or OnnxTagger
         Fitted; predicts as the saved estimator did (exactly, or within float16
         rounding for a model saved with ``half=True``).
 
@@ -749,7 +818,10 @@ def load_model(path, *, device="cpu", memory=None, n_jobs=None):
     ------
     FileNotFoundError
         The folder, its ``model.json`` or its weights file is missing, or the
-        embedded model named is not installed in this copy of artmedium.
+        embedded model named is not installed in this copy of artmedium; with
+        ``backend="onnx"``, the folder has no ONNX network.
+    ImportError
+        ``backend="onnx"`` without onnxruntime installed.
     ValueError
         Anything wrong with the folder: a sidecar field of the wrong type or out
         of range, unknown parameters, an unknown format version, weights of the
@@ -764,7 +836,25 @@ def load_model(path, *, device="cpu", memory=None, n_jobs=None):
     Traceback (most recent call last):
     ...
     FileNotFoundError: no saved model at no/such/model: no such folder
+    >>> type(load_model("default", backend="onnx")).__name__
+    'OnnxClassifier'
     """
+    if backend == "onnx":
+        if device != "cpu" or memory is not None or n_jobs is not None:
+            raise ValueError(
+                "device, memory and n_jobs apply to backend='torch'; the ONNX "
+                "backend runs on the CPU, in threads threads"
+            )
+        return _load_onnx(path, threads)
+    if backend != "torch":
+        raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+    if threads is not None:
+        raise ValueError(
+            "threads applies to backend='onnx'; torch's threads are set for the "
+            "whole process with torch.set_num_threads"
+        )
+    import torch
+
     sidecar = model_info(path)
     folder = _resolve(path)
     try:
@@ -800,6 +890,122 @@ def load_model(path, *, device="cpu", memory=None, n_jobs=None):
     _assign_tensors(state, tensors)
     _set_caller_params(est, memory=memory, n_jobs=n_jobs)
     return est
+
+
+def _read_recorded(folder, entry, name, limit):
+    """A file of the model folder whose size and SHA-256 the sidecar records
+    (``entry``, already type-checked), read only after its size matches."""
+    path = folder / entry.get("file", name)
+    declared = entry["bytes"]
+    if declared > limit:
+        raise ValueError(
+            f"the sidecar declares a {declared}-byte {path.name}, more than the "
+            f"{limit} a model may have"
+        )
+    try:
+        fp = open_regular(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"the model at {folder} lists {path.name} in its {SIDECAR}, but the "
+            "file is missing"
+        ) from None
+    except (IsADirectoryError, NotRegularFileError) as exc:
+        raise ValueError(str(exc)) from None
+    with fp:
+        size = os.fstat(fp.fileno()).st_size
+        if size != declared:
+            raise ValueError(
+                f"{path} has {size} bytes, {SIDECAR} records {declared}: the file "
+                "is corrupt or was modified."
+            )
+        blob = read_limited(fp, declared, name=str(path))
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != entry["sha256"]:
+        raise ValueError(
+            f"{path} does not match {SIDECAR}: its SHA-256 is {digest}, the "
+            f"sidecar records {entry['sha256']}. The file is corrupt or was modified."
+        )
+    return blob
+
+
+def _load_onnx(path, threads):
+    """``load_model(path, backend="onnx")``: no torch, no scikit-learn."""
+    from artmedium.onnx import _runtime_model, onnxruntime_available
+
+    sidecar = model_info(path)
+    folder = _resolve(path)
+    entry = sidecar.get("onnx")
+    if entry is None:
+        raise FileNotFoundError(
+            f"the model at {folder} has no ONNX network; add one with "
+            "artmedium.persistence.add_onnx(folder), or use backend='torch'"
+        )
+    if not onnxruntime_available():
+        raise ImportError(
+            "the ONNX backend needs onnxruntime: pip install onnxruntime "
+            "(or use backend='torch')"
+        )
+    network = _read_recorded(folder, entry, ONNX_FILE, MAX_ONNX_BYTES)
+    weights = _read_recorded(folder, sidecar["weights"], WEIGHTS, 1 << 34)
+    from safetensors.numpy import load as safetensors_load
+
+    try:
+        tensors = safetensors_load(weights)
+    except Exception as exc:  # safetensors raises its own untyped errors
+        raise ValueError(f"could not read {folder / WEIGHTS}: {exc}") from exc
+    try:
+        return _runtime_model(folder, sidecar, network, tensors, threads)
+    except ValueError as exc:
+        raise ValueError(f"{folder / SIDECAR}: {exc}") from None
+
+
+def add_onnx(path):
+    """Add the ONNX network to a model folder saved without one.
+
+    The folder's model is loaded (torch), its network exported and checked as
+    by :func:`artmedium.onnx.export_onnx`, written to ``model.onnx`` and
+    recorded (SHA-256, size) in its sidecar; nothing else in the folder
+    changes. Each file is replaced whole (written under a temporary name, then
+    renamed), the network first: a folder whose sidecar records a network
+    always has it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A folder saved by :func:`save_model`.
+
+    Returns
+    -------
+    dict
+        The sidecar's new ``onnx`` entry.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from artmedium import MediumClassifier
+    >>> from artmedium.persistence import add_onnx, load_model, save_model
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.integers(0, 256, size=(8, 32, 32, 3), dtype=np.uint8)
+    >>> clf = MediumClassifier(backbone="simple_cnn", weights=None, image_size=32,
+    ...                        max_epochs=1, random_state=0).fit(X, [0, 1] * 4)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     folder = save_model(clf, tmp + "/model")
+    ...     entry = add_onnx(folder)
+    ...     onnx_model = load_model(folder, backend="onnx")
+    ...     bool((onnx_model.predict(X) == clf.predict(X)).all())
+    True
+    """
+    from artmedium.onnx import _export_checked, _write_atomic
+
+    folder = _resolve(path)
+    sidecar = model_info(path)
+    blob, diff = _export_checked(load_model(path))
+    entry = _onnx_entry(blob, diff)
+    sidecar["onnx"] = entry
+    _write_atomic(folder / ONNX_FILE, blob)
+    text = json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n"
+    _write_atomic(folder / SIDECAR, text.encode("utf-8"))
+    return entry
 
 
 def _set_caller_params(est, **values):

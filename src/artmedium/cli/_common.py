@@ -65,25 +65,43 @@ def shown(text):
 _EMBEDDED = {"default": "the embedded default model", "tags": "the embedded tagger"}
 
 
-def load_model_or_exit(model, *, device="cpu", embedded="default", missing=None):
+def load_model_or_exit(
+    model, *, device="cpu", embedded="default", missing=None, backend="torch",
+    threads=None,
+):  # fmt: skip
     """The saved model ``model``, or a one-line error.
 
     ``model`` None loads the embedded model ``embedded`` (``"default"``: the
     ten-class classifier; ``"tags"``: the tagger); ``missing`` is a sentence
-    added to the message when that one is not installed.
+    added to the message when that one is not installed. ``backend``
+    ``"auto"`` runs the folder's ONNX network when it has one and ONNX
+    Runtime is installed (no torch is imported then), else torch; ``threads``
+    sets the compute threads of either.
     """
-    from artmedium.persistence import load_model
+    from artmedium.persistence import load_model, model_info
 
+    name = embedded if model is None else model
     try:
-        return load_model(embedded if model is None else model, device=device)
+        if backend == "auto":
+            from artmedium.onnx import onnxruntime_available
+
+            has_onnx = model_info(name).get("onnx") is not None
+            backend = "onnx" if has_onnx and onnxruntime_available() else "torch"
+        if backend == "onnx":
+            return load_model(name, backend="onnx", threads=threads)
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
+        return load_model(name, device=device)
     except FileNotFoundError as exc:
         message = str(exc)
         if model is None and missing:
             message = f"{message} {missing}"
         raise click.ClickException(message) from exc
-    except (OSError, ValueError, TypeError) as exc:
-        name = _EMBEDDED[embedded] if model is None else model
-        raise click.ClickException(f"cannot load {name}: {exc}") from exc
+    except (OSError, ValueError, TypeError, ImportError) as exc:
+        shown_name = _EMBEDDED[embedded] if model is None else model
+        raise click.ClickException(f"cannot load {shown_name}: {exc}") from exc
 
 
 def collect_or_exit(specs, *, recursive):

@@ -273,6 +273,24 @@ def _write_predictions(predictor, inputs, writer, output, *, quiet, **options):
     default=None,
     help="Refuse images with more pixels [default: Pillow's limit, about 89 M].",
 )
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", "onnx", "torch"]),
+    default="auto",
+    show_default=True,
+    help="What runs the network: onnx, ONNX Runtime (a model saved with its "
+    "ONNX network, as the embedded ones are; about 3 times as fast on a CPU, "
+    "and starts without torch); torch; auto: onnx when the model has an ONNX "
+    "network and onnxruntime is installed, else torch. Both give the same "
+    "answers.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Compute threads of the network [default: OMP_NUM_THREADS, else the "
+    "CPUs this process may use].",
+)
 @quiet_option
 def predict(
     paths,
@@ -291,6 +309,8 @@ def predict(
     workers,
     on_error,
     max_pixels,
+    backend,
+    threads,
     quiet,
 ):
     """Predict the medium, its probability and the media tags of images.
@@ -352,6 +372,14 @@ def predict(
     is for classifiers only. A model without calibration prints no status,
     and refuses --accept-accuracy, --confidence and --unknown-rate.
 
+    The network runs in ONNX Runtime when the model has an ONNX network (the
+    embedded ones do; 'artmedium train' saves one) and onnxruntime is
+    installed: the run then imports neither torch nor scikit-learn, so one
+    image takes about a second, and a folder goes about three times as fast
+    on a CPU. --backend torch runs the same model in torch; both give the
+    same answers (probabilities within about 1e-4). --threads sets the
+    compute threads; --workers the image decoding threads.
+
     The table is for reading: on a terminal it fits the window, shortening
     long paths from the left and leaving out the tags, candidates and
     alternatives when they do not fit (never the status); elsewhere (a pipe,
@@ -391,6 +419,7 @@ def predict(
       artmedium predict scans/ --confidence 0.8 --format csv -o media.csv
       artmedium predict scan.tif --model my_model --no-tags
       artmedium predict scans/ --vocabulary poster --accept-accuracy 0.95
+      artmedium predict scans/ --backend torch --threads 2
     """
     from artmedium._writers import make_writer
     from artmedium.inference import IMAGE_EXTENSIONS, BatchPredictor
@@ -415,6 +444,8 @@ def predict(
     tate = vocabulary == "tate"
     est = load_model_or_exit(
         model,
+        backend=backend,
+        threads=threads,
         embedded="tags" if tate else "default",
         missing="Or pass --vocabulary poster for the embedded classifier of the "
         "poster's ten media."

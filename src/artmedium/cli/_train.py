@@ -313,7 +313,7 @@ def train(
         "trained_with": f"artmedium {__version__} train",
     }
     try:
-        save_model(clf, out, metadata=metadata, half=half, overwrite=force)
+        save_model(clf, out, metadata=metadata, half=half, overwrite=force, onnx=True)
     except (OSError, TypeError, ValueError) as exc:
         raise click.ClickException(f"cannot save the model to {out}: {exc}") from exc
     held_out = (

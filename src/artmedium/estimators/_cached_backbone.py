@@ -17,7 +17,13 @@ import numpy as np
 import torch
 
 from artmedium.estimators._feature_cache import FeatureCache, cache_location
-from artmedium.io import READER_VERSION, ImageReadError, image_digest, iter_images
+from artmedium.io import (
+    PREPROCESS_VERSION,
+    READER_VERSION,
+    ImageReadError,
+    image_digest,
+    iter_images,
+)
 from artmedium.nets import get_backbone
 
 POOLED = None  # ``stop`` value meaning "the pooled feature vector"
@@ -145,10 +151,12 @@ class CachedBackbone:
     @property
     def fingerprint(self):
         """SHA-256 of the backbone's weights and name, the preprocessing and the
-        image reader's version (the same bytes may decode differently)."""
+        image reader's and the preprocessing's versions (the same bytes may
+        decode, or be resized, differently)."""
         if self._fingerprint is None:
             digest = hashlib.sha256()
-            digest.update(f"reader={READER_VERSION}|".encode())
+            versions = f"reader={READER_VERSION}|preprocess={PREPROCESS_VERSION}|"
+            digest.update(versions.encode())
             digest.update(self.network.name.encode())
             digest.update(
                 json.dumps(self.preprocessing.to_dict(), sort_keys=True).encode()

@@ -24,6 +24,7 @@ from sklearn.utils.validation import (
 )
 from torch import nn
 
+from artmedium._class_tags import class_tag_names
 from artmedium._inputs import FEATURES, check_labels, parse_X, raise_read_errors
 from artmedium._state import (
     MAX_FEATURES,
@@ -45,7 +46,6 @@ from artmedium.estimators._calibration import (
     Calibration,
     check_temperature,
 )
-from artmedium.estimators._class_tags import class_tag_names
 from artmedium.estimators._modules import (
     Standardize,
     TrainableNet,
@@ -704,31 +704,15 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         if accept_accuracy is not None:
             accept_accuracy = _fraction(accept_accuracy, "accept_accuracy", "right")
         unknown_rate = _fraction(unknown_rate, "unknown_rate", "left")
-        cal = self.calibration_
         features, logits = self._features_and_logits(X)
-        proba = cal.proba(logits)
-        sets = cal.sets(proba, confidence)
-        novelty = cal.novelty_scores(features)
-        novelty_threshold = cal.novelty_threshold(unknown_rate)
-        accept_threshold = (
-            None
-            if accept_accuracy is None
-            else cal.acceptance_threshold(accept_accuracy)
+        answers = self.calibration_.assess(
+            features,
+            logits,
+            confidence=confidence,
+            accept_accuracy=accept_accuracy,
+            unknown_rate=unknown_rate,
         )
-        sure = sets.sum(axis=1) == 1
-        if accept_threshold is not None:
-            sure &= proba.max(axis=1) >= accept_threshold
-        status = np.where(sure, "ok", "uncertain").astype(object)
-        status[novelty > novelty_threshold] = "unknown"
-        return Bunch(
-            labels=self.classes_[np.argmax(proba, axis=1)],
-            proba=proba,
-            sets=sets,
-            novelty=novelty,
-            status=status,
-            accept_threshold=accept_threshold,
-            novelty_threshold=novelty_threshold,
-        )
+        return Bunch(labels=self.classes_[np.argmax(answers.proba, axis=1)], **answers)
 
     def _make_net(self, module, n_classes, weight=None, train_split=None):
         return WeightedNeuralNetClassifier(

@@ -18,6 +18,11 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from artmedium._honest import (
+    describe_rows,
+    independent_combination_proba,
+    tagger_answers,
+)
 from artmedium._inputs import FEATURES, as_tag_matrix, parse_X
 from artmedium._state import (
     MAX_FEATURES,
@@ -40,19 +45,12 @@ from artmedium.estimators._calibration import (
 )
 from artmedium.estimators._embedder import ImageEmbedder
 from artmedium.estimators._modules import Standardize, WeightedBCENet, make_head
-from artmedium.vocabulary import POSTER_TAGS, Vocabulary, as_vocabulary, tags_to_medium
+from artmedium.vocabulary import POSTER_TAGS, Vocabulary, as_vocabulary
 
 
 def _logit(p):
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1 - 1e-12)
     return np.log(p) - np.log1p(-p)
-
-
-def _independent_combination_proba(proba, combinations):
-    """P(each combination) from tag probabilities, tags taken as independent."""
-    p = np.clip(np.asarray(proba, dtype=float), 1e-12, 1 - 1e-12)
-    log = np.log(p) @ combinations.T + np.log1p(-p) @ (1 - combinations).T
-    return np.exp(log)
 
 
 class _JointTagNet:
@@ -1141,15 +1139,7 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         ndarray of str, shape (n_samples,)
         """
         check_is_fitted(self)
-        vocab = self._vocabulary()
-        names = vocab.tags
-        out, seen = [], {}
-        for row in np.asarray(Y):
-            key = tuple(np.flatnonzero(row))
-            if key not in seen:
-                seen[key] = tags_to_medium([names[j] for j in key], vocabulary=vocab)
-            out.append(seen[key])
-        return np.array(out, dtype=object)
+        return describe_rows(self._vocabulary(), Y)
 
     def combination_proba(self, X):
         """Probability of each tag combination of ``combinations_``.
@@ -1166,7 +1156,7 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         features = self._embed(self._check_X(X, reset=False), fit=False)
         if self.mode == "powerset":
             return self._aligned(self.estimator_.predict_proba(features))
-        return _independent_combination_proba(
+        return independent_combination_proba(
             self._proba_of(features), self.combinations_
         )
 
@@ -1336,76 +1326,28 @@ class MediumTagger(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         else:
             proba = self._proba_of(features)
             decoded = self.decode_proba(proba)
-            aligned = _independent_combination_proba(proba, self.combinations_)
+            aligned = independent_combination_proba(proba, self.combinations_)
             if (
                 unknown_rate is not None
                 and getattr(self, "novelty_features_", None) is not None
             ):
                 novelty = self._novelty_of(features)
                 threshold = self._novelty_threshold(unknown_rate)
-        tags, answer_confidence = self._back_off(decoded, proba, confidence)
-        backed_off = (tags != decoded).any(axis=1)
-        status = np.where(answer_confidence >= confidence, "ok", "uncertain")
-        if novelty is not None:
-            status = np.where(novelty > threshold, "unknown", status)
-        medium, decoded_medium = self.describe(tags), self.describe(decoded)
-        if sets is not None:
-            names = self.describe(rows)
-            order = np.argsort(-combination_proba, axis=1, kind="stable")
-            candidates = [
-                [names[j] for j in order[i] if sets[i, j]] for i in range(len(sets))
-            ]
-        else:
-            candidates = [
-                [m] + ([d] if b and d != m else [])
-                for m, d, b in zip(medium, decoded_medium, backed_off)
-            ]
         return Bunch(
-            tags=tags,
-            decoded=decoded,
-            medium=medium,
-            decoded_medium=decoded_medium,
-            backed_off=backed_off,
-            proba=proba,
-            confidence=answer_confidence,
-            candidates=candidates,
-            combination_proba=aligned,
-            novelty=novelty,
-            status=status.astype(object),
-            novelty_threshold=threshold,
+            **tagger_answers(
+                self._vocabulary(),
+                self.describe,
+                decoded=decoded,
+                proba=proba,
+                combination_proba=aligned,
+                confidence=confidence,
+                novelty=novelty,
+                novelty_threshold=threshold,
+                sets=sets,
+                set_proba=None if sets is None else combination_proba,
+                set_rows=None if sets is None else rows,
+            )
         )
-
-    def _back_off(self, decoded, proba, confidence):
-        """(tags after backing off, confidence of each answer); see :meth:`assess`."""
-        vocab = self._vocabulary()
-        column = {t: j for j, t in enumerate(vocab.tags)}
-        names = vocab.tags
-        out = np.zeros_like(decoded)
-        least = np.empty(len(decoded))
-        for i, (row, p) in enumerate(zip(decoded, proba)):
-            kept, open_ = set(), set()
-            for leaf in vocab.leaves([names[j] for j in np.flatnonzero(row)]):
-                if p[column[leaf]] >= confidence:
-                    kept.add(leaf)
-                    continue
-                up = next(
-                    (a for a in vocab.ancestors(leaf) if p[column[a]] >= confidence),
-                    None,
-                )
-                if up is None:
-                    kept.add(leaf)  # nothing broader is sure: stays, uncertain
-                else:
-                    kept.add(up)
-                    open_.update(vocab.narrower(up))
-            present = {column[t] for t in vocab.closure(kept)}
-            out[i, sorted(present)] = 1
-            claims = [p[j] for j in present] + [
-                1.0 - p[j]
-                for j in range(len(names))
-                if j not in present and names[j] not in open_
-            ]
-            least[i] = min(claims)
-        return out, least
 
     def score(self, X, y, sample_weight=None):
         """Exact-match (subset) accuracy over all tags.

@@ -14,6 +14,7 @@ from artmedium.io._preprocess import (
     DEFAULT_AUGMENT,
     IMAGENET_MEAN,
     IMAGENET_STD,
+    PREPROCESS_VERSION,
     Preprocessing,
 )
 from artmedium.io._read import (
@@ -37,6 +38,7 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "MAX_IMAGE_PIXELS",
+    "PREPROCESS_VERSION",
     "READER_VERSION",
     "ImageReadError",
     "Preprocessing",

@@ -3,6 +3,12 @@
 Training, prediction and saliency all build their transforms from the same
 :class:`Preprocessing`, and persistence stores it with the model, so an image is
 never resized one way for training and another way for prediction.
+
+The evaluation transform (resize, center crop, normalise) is Pillow and numpy
+(:meth:`Preprocessing.array`), so the ONNX Runtime backend prepares images
+exactly as the torch models do without importing torch; training augmentation
+is torchvision's ``transforms.v2``. torch and torchvision are imported only by
+the methods that return tensors.
 """
 
 import math
@@ -11,13 +17,15 @@ from dataclasses import asdict, dataclass, fields
 from types import MappingProxyType
 
 import numpy as np
-import torch
 from PIL import Image
-from torchvision import tv_tensors
-from torchvision.transforms import InterpolationMode, v2
 
 from artmedium._validation import check_count
 from artmedium.io._read import read_image
+
+#: Bumped whenever the evaluation transform gives other numbers for the same
+#: pixels (2: resized by Pillow, not torchvision's tensor resize, so the ONNX
+#: backend needs no torch), so caches of features know to recompute.
+PREPROCESS_VERSION = 2
 
 #: ImageNet channel means, the statistics every pretrained backbone expects.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -59,6 +67,9 @@ class _AsRGBImage:
     """
 
     def __call__(self, image):
+        import torch
+        from torchvision.transforms import v2
+
         if isinstance(image, torch.Tensor):
             return image
         rgb_pil = isinstance(image, Image.Image) and image.mode == "RGB"
@@ -80,6 +91,8 @@ class _PlainTensor:
     """Last step: drop the tv_tensors.Image wrapper so callers get a torch.Tensor."""
 
     def __call__(self, tensor):
+        import torch
+
         return tensor.as_subclass(torch.Tensor)
 
     def __repr__(self):
@@ -99,33 +112,55 @@ def _aspect_box(width, height):
     return 0, 0, width, height
 
 
-class _BoundAspect:
-    """Cut an extremely long image to its central part before it is resized.
-
-    Bounds what the resize allocates whatever the image's shape; images within
-    :data:`MAX_ASPECT_RATIO` pass untouched.
-    """
-
-    def __call__(self, image):
-        height, width = image.shape[-2:]
-        left, top, right, bottom = _aspect_box(width, height)
-        if (left, top, right, bottom) == (0, 0, width, height):
-            return image
-        cut = image[..., top:bottom, left:right]
-        if isinstance(image, tv_tensors.TVTensor):
-            cut = tv_tensors.wrap(cut, like=image)
-        return cut
-
-    def __repr__(self):
-        return f"{type(self).__name__}(max_ratio={MAX_ASPECT_RATIO})"
-
-
 def _resized_size(width, height, shorter):
     # torchvision's rule for Resize(int): the shorter side becomes `shorter`, the
     # longer one int(shorter * long / short) (truncated, not rounded).
     if width <= height:
         return shorter, int(shorter * height / width)
     return int(shorter * width / height), shorter
+
+
+_PIL_RESAMPLING = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "nearest-exact": Image.Resampling.NEAREST,
+}
+
+
+def _as_rgb_pil(image):
+    """An RGB PIL image of what :meth:`Preprocessing.array` accepts."""
+    if isinstance(image, Image.Image) and image.mode == "RGB":
+        return image
+    if (
+        isinstance(image, np.ndarray)
+        and image.dtype == np.uint8
+        and image.ndim == 3
+        and image.shape[2] == 3
+    ):
+        return Image.fromarray(image)
+    if type(image).__module__.startswith("torch") and getattr(image, "ndim", 0) == 3:
+        # A uint8 (3, H, W) tensor, as torchvision's readers give.
+        import torch
+
+        if image.dtype == torch.uint8 and image.shape[0] == 3:
+            return Image.fromarray(image.permute(1, 2, 0).contiguous().numpy())
+    rgb = read_image(image)
+    return rgb if isinstance(rgb, Image.Image) else Image.fromarray(rgb)
+
+
+class _EvalArray:
+    """The evaluation transform as a torchvision step: :meth:`Preprocessing.array`."""
+
+    def __init__(self, preprocessing):
+        self.preprocessing = preprocessing
+
+    def __call__(self, image):
+        import torch
+
+        return torch.from_numpy(self.preprocessing.array(image))
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.preprocessing!r})"
 
 
 @dataclass(frozen=True)
@@ -250,21 +285,16 @@ default="bilinear"
         >>> tuple(t(np.zeros((20, 30, 3), np.uint8)).shape)
         (3, 16, 16)
         """
-        interpolation = InterpolationMode(self.interpolation)
+        import torch
+        from torchvision.transforms import v2
+
         if augment is False or augment is None:
-            geometry = [
-                _BoundAspect(),
-                v2.Resize(
-                    self.min_decode_size, interpolation=interpolation, antialias=True
-                ),
-                v2.CenterCrop(self.size),
-            ]
-        else:
-            geometry = self._augment_steps(augment)
+            # The evaluation transform: Pillow and numpy (see array()).
+            return v2.Compose([_EvalArray(self), _PlainTensor()])
         return v2.Compose(
             [
                 _AsRGBImage(),
-                *geometry,
+                *self._augment_steps(augment),
                 v2.ToDtype(torch.float32, scale=True),
                 v2.Normalize(mean=list(self.mean), std=list(self.std)),
                 _PlainTensor(),
@@ -272,6 +302,8 @@ default="bilinear"
         )
 
     def _augment_steps(self, augment):
+        from torchvision.transforms import InterpolationMode, v2
+
         p = self._augment_params(augment)
         return [
             v2.RandomResizedCrop(
@@ -316,6 +348,8 @@ default="bilinear"
         >>> tuple(out.shape), bool(out.min() >= 0), bool(out.max() <= 1)
         ((3, 16, 16), True, True)
         """
+        from torchvision.transforms import v2
+
         return v2.Compose([*self._augment_steps(params or True), _PlainTensor()])
 
     def batch(self, images, *, channels_last=True):
@@ -342,15 +376,103 @@ default="bilinear"
         >>> tuple(x.shape), x.is_contiguous(memory_format=torch.channels_last)
         ((2, 3, 8, 8), True)
         """
-        transform = self.transform()
-        tensors = [transform(image) for image in images]
-        if tensors:
-            out = torch.stack(tensors)
-        else:
-            out = torch.empty((0, 3, self.size, self.size), dtype=torch.float32)
+        import torch
+
+        out = torch.from_numpy(self.batch_array(images))
         if channels_last:
             out = out.contiguous(memory_format=torch.channels_last)
         return out
+
+    def array(self, image):
+        """The evaluation transform of one image, as a numpy array.
+
+        Long images are first cut to their central part (at most
+        :data:`MAX_ASPECT_RATIO` to 1), the shorter side is resized to
+        :attr:`min_decode_size` with Pillow (antialiased when shrinking), the
+        center ``size`` x ``size`` is cropped (torchvision's offsets), scaled to
+        [0, 1] and normalised. No torch: the ONNX Runtime backend uses it as is,
+        and :meth:`transform` and :meth:`batch` wrap it, so both backends see
+        the same numbers.
+
+        Parameters
+        ----------
+        image : PIL.Image.Image or numpy.ndarray
+            An RGB image (other modes and shapes are normalised by
+            :func:`read_image`).
+
+        Returns
+        -------
+        numpy.ndarray
+            Float32, shape (3, size, size).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from artmedium.io import Preprocessing
+        >>> x = Preprocessing(size=8).array(np.full((10, 20, 3), 255, np.uint8))
+        >>> x.shape, x.dtype, round(float(x[0, 0, 0]), 4)
+        ((3, 8, 8), dtype('float32'), 2.2489)
+        """
+        pil = _as_rgb_pil(image)
+        left, top, right, bottom = _aspect_box(*pil.size)
+        if (left, top, right, bottom) != (0, 0, *pil.size):
+            pil = pil.crop((left, top, right, bottom))
+        width, height = _resized_size(*pil.size, self.min_decode_size)
+        if self.interpolation == "nearest":
+            # torch's legacy "nearest": source index floor(dst * in / out).
+            pixels = np.asarray(pil)
+            rows = np.minimum(
+                (np.arange(height) * (pil.size[1] / height)).astype(np.int64),
+                pil.size[1] - 1,
+            )
+            cols = np.minimum(
+                (np.arange(width) * (pil.size[0] / width)).astype(np.int64),
+                pil.size[0] - 1,
+            )
+            pixels = pixels[rows][:, cols]
+        else:
+            if (width, height) != pil.size:
+                pil = pil.resize((width, height), _PIL_RESAMPLING[self.interpolation])
+            pixels = np.asarray(pil)
+        # torchvision's CenterCrop offsets (the image is never smaller than size)
+        top = int(round((height - self.size) / 2.0))
+        left = int(round((width - self.size) / 2.0))
+        crop = pixels[top : top + self.size, left : left + self.size]
+        scaled = crop.astype(np.float32) * np.float32(1 / 255)
+        out = (scaled - self._mean) / self._std
+        return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32)
+
+    @property
+    def _mean(self):
+        return np.asarray(self.mean, dtype=np.float32)
+
+    @property
+    def _std(self):
+        return np.asarray(self.std, dtype=np.float32)
+
+    def batch_array(self, images):
+        """Stack the evaluation transforms of images into one numpy batch.
+
+        Parameters
+        ----------
+        images : iterable of PIL.Image.Image or numpy.ndarray
+
+        Returns
+        -------
+        numpy.ndarray
+            Float32, shape (n, 3, size, size), C-contiguous.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from artmedium.io import Preprocessing
+        >>> Preprocessing(size=8).batch_array([np.zeros((9, 9, 3), np.uint8)] * 2).shape
+        (2, 3, 8, 8)
+        """
+        arrays = [self.array(image) for image in images]
+        if not arrays:
+            return np.empty((0, 3, self.size, self.size), dtype=np.float32)
+        return np.stack(arrays)
 
     # ------------------------------------------------------ back to the original
 
@@ -376,7 +498,7 @@ default="bilinear"
         """
         if width < 1 or height < 1:
             raise ValueError(f"image size must be positive, got {width} x {height}")
-        # Extremely long images are first cut to their central part (_BoundAspect).
+        # Extremely long images are first cut to their central part (see array()).
         cut_left, cut_top, cut_right, cut_bottom = _aspect_box(width, height)
         box = self._crop_box(cut_right - cut_left, cut_bottom - cut_top)
         return (
@@ -429,6 +551,8 @@ default="bilinear"
         >>> full.shape, float(full[:, 2:6].min()), float(full[:, :2].max())
         ((4, 8), 1.0, 0.0)
         """
+        import torch
+
         values = torch.as_tensor(np.asarray(map2d, dtype=np.float32))
         if values.ndim != 2:
             raise ValueError(f"map2d must be 2-D, got shape {tuple(values.shape)}")

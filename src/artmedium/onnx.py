@@ -1,0 +1,766 @@
+"""ONNX export and the ONNX Runtime backend: prediction without torch.
+
+:func:`export_onnx` writes a fitted model's network (images in; logits and the
+pooled features its honest answers use out) as an ONNX graph;
+:func:`~artmedium.persistence.save_model` with ``onnx=True`` puts one in a
+model folder, its SHA-256 in the sidecar (:func:`~artmedium.persistence.add_onnx`
+adds one to a folder saved without). :func:`~artmedium.persistence.load_model`
+with ``backend="onnx"`` loads such a folder into an :class:`OnnxClassifier` or
+:class:`OnnxTagger`: the network runs
+in ONNX Runtime, and everything else (calibration, conformal sets, novelty,
+back-off to broader tags) is the numpy code the torch estimators use
+(:mod:`artmedium._honest`), on the calibration arrays of the same folder. The
+answers equal the torch model's within float rounding; the process imports
+neither torch, torchvision, scikit-learn nor scipy, so one image takes well
+under a second and a half from a cold start.
+
+On this machine's two CPU cores ONNX Runtime ran the default model's depthwise
+network 2.9 times as fast as torch (benchmarks/RESULTS.md, #17).
+
+An ONNX file is data, never code: it is read only after its size and SHA-256
+match the sidecar, handed to ONNX Runtime as bytes (so it cannot name
+external data files), on the CPU provider, with no custom operator library.
+"""
+
+import io
+import os
+import uuid
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from artmedium._honest import Answers, Calibration, describe_rows, tagger_answers
+from artmedium._state import (
+    ARRAY_DTYPES,
+    MAX_FEATURES,
+    MAX_LABELS,
+    array_from_json,
+    check_int,
+    check_keys,
+    check_strings,
+    labels_from_json,
+    preprocessing_from_json,
+)
+
+__all__ = [
+    "ONNX_OPSET",
+    "OnnxClassifier",
+    "OnnxTagger",
+    "export_onnx",
+    "onnxruntime_available",
+]
+
+#: Largest network file read (the default Lite0 graph is about 14 MB).
+MAX_ONNX_BYTES = 1 << 30
+#: ONNX operator set the export targets.
+ONNX_OPSET = 17
+#: The graph's input and outputs.
+INPUT, OUTPUTS = "images", ("logits", "features")
+#: Most held-out images a calibration may hold (as the torch estimators).
+MAX_CALIBRATION_IMAGES = 20_000
+#: The temperatures a saved model may hold (as the torch estimators).
+TEMPERATURE_RANGE = (0.05, 20.0)
+
+
+def onnxruntime_available():
+    """Whether ONNX Runtime can be imported (without importing it).
+
+    Examples
+    --------
+    >>> from artmedium.onnx import onnxruntime_available
+    >>> isinstance(onnxruntime_available(), bool)
+    True
+    """
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+# ------------------------------------------------------------------- export
+
+
+def _network_of(estimator):
+    """The image classifier whose network ``estimator`` runs, and its kind."""
+    from sklearn.utils.validation import check_is_fitted
+
+    from artmedium.estimators import MediumClassifier, MediumTagger
+
+    if isinstance(estimator, MediumTagger):
+        check_is_fitted(estimator)
+        inner = getattr(estimator, "estimator_", None)
+        if estimator.mode != "powerset" or not isinstance(inner, MediumClassifier):
+            raise ValueError(
+                "export_onnx exports a MediumTagger with mode='powerset' over a "
+                f"MediumClassifier (the embedded tagger's recipe); this one has "
+                f"mode={estimator.mode!r}: its per-tag classifiers run on "
+                "embedded features, not in one image network"
+            )
+        estimator = inner
+    if not isinstance(estimator, MediumClassifier):
+        raise TypeError(
+            "export_onnx exports a fitted MediumClassifier or a mode='powerset' "
+            f"MediumTagger; got {type(estimator).__name__}"
+        )
+    check_is_fitted(estimator)
+    if estimator.backbone_ is None:
+        raise ValueError(
+            "this MediumClassifier was fitted on 2-D features, not images: there "
+            "is no image network to export"
+        )
+    return estimator
+
+
+def _onnx_bytes(classifier, opset):
+    """The classifier's network as ONNX bytes, and a check batch's torch outputs."""
+    import torch
+    from torch import nn
+
+    network = classifier.backbone_.network
+    head = classifier.net_.module_.head
+    pooling = classifier._novelty_pooling()
+
+    class ImageToOutputs(nn.Module):
+        # What MediumClassifier._features_and_logits computes from images.
+        def __init__(self):
+            super().__init__()
+            self.network, self.head = network, head
+
+        def forward(self, x):
+            features = self.network.forward_from(x, 0, pooling=pooling)
+            return self.head(features[:, : self.network.feature_dim]), features
+
+    module = ImageToOutputs().eval()
+    size = classifier.preprocessing_.size
+    generator = torch.Generator().manual_seed(0)
+    check = torch.randn((2, 3, size, size), generator=generator)
+    buffer = io.BytesIO()
+    was_training = [m.training for m in (network, head)]
+    network.train(False)
+    head.train(False)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            # The "same" padding of the Lite networks is traced as constants
+            # for this input size, which is the only size the graph takes.
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            # The TorchScript exporter (dynamo=False) is deprecated in favour
+            # of torch.export's, which needs onnxscript and took 19.5 s to this
+            # one's 5 s for the default network, with the same graph outputs.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(
+                module,
+                (check,),
+                buffer,
+                input_names=[INPUT],
+                output_names=list(OUTPUTS),
+                dynamic_axes={name: {0: "n"} for name in (INPUT, *OUTPUTS)},
+                opset_version=opset,
+                dynamo=False,
+            )
+            expected = [t.numpy() for t in module(check)]
+    finally:
+        network.train(was_training[0])
+        head.train(was_training[1])
+    return buffer.getvalue(), check.numpy(), expected
+
+
+def _session(blob, threads=None):
+    """An ONNX Runtime session of ``blob`` on the CPU, ``threads`` intra-op."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: no warnings on stderr
+    # No memory arena: with it a batch of 32 held about 800 MB after the run
+    # (peak 950 MB); without, memory goes back after each run (peak about
+    # 580 MB, 160 MB between runs) at the same speed (#17, bench_predict.py).
+    options.enable_cpu_mem_arena = False
+    options.intra_op_num_threads = _threads(threads)
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(
+        blob, sess_options=options, providers=["CPUExecutionProvider"]
+    )
+
+
+def _threads(threads):
+    """Intra-op threads: ``threads``, else ``OMP_NUM_THREADS``, else the CPUs
+    this process may use (ONNX Runtime's own default counts every core of the
+    machine, which oversubscribes a container limited to fewer)."""
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be a positive int, got {threads!r}")
+        return threads
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.strip().isdigit() and int(env) >= 1:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def export_onnx(estimator, path, *, opset=ONNX_OPSET, atol=1e-4):
+    """Write a fitted model's image network as an ONNX graph.
+
+    The graph takes ``images``, a float32 batch ``(n, 3, size, size)``
+    prepared by the model's :class:`~artmedium.io.Preprocessing`
+    (:meth:`~artmedium.io.Preprocessing.batch_array`), and gives ``logits``
+    ``(n, n_classes)`` and ``features`` ``(n, n_features)``, the pooled
+    features the novelty score compares (texture statistics where the model
+    uses them). For a ``mode="powerset"`` :class:`~artmedium.MediumTagger`
+    the classes are its tag combinations. Everything else a prediction needs
+    (classes, calibration, vocabulary) is in the model folder: save with
+    :func:`~artmedium.persistence.save_model` and ``onnx=True`` to get both.
+
+    The export is checked: ONNX Runtime, when installed, must give the
+    torch network's outputs within ``atol`` on a random batch.
+
+    Parameters
+    ----------
+    estimator : MediumClassifier or MediumTagger
+        Fitted on images; a tagger with ``mode="powerset"``.
+    path : str or os.PathLike
+        The file to write (replaced atomically if it exists).
+    opset : int, default=17
+        ONNX operator set.
+    atol : float, default=1e-4
+        Largest difference allowed between ONNX Runtime's and torch's outputs.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    TypeError, ValueError
+        The estimator has no image network to export (fitted on features, or
+        a tagger of per-tag classifiers), or ONNX Runtime disagrees with torch.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from artmedium import MediumClassifier
+    >>> from artmedium.onnx import export_onnx
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.integers(0, 256, size=(8, 32, 32, 3), dtype=np.uint8)
+    >>> clf = MediumClassifier(backbone="simple_cnn", weights=None, image_size=32,
+    ...                        max_epochs=1, random_state=0).fit(X, [0, 1] * 4)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = export_onnx(clf, tmp + "/clf.onnx")
+    ...     path.stat().st_size > 0
+    True
+    """
+    blob, _ = _export_checked(estimator, opset=opset, atol=atol)
+    path = Path(path)
+    _write_atomic(path, blob)
+    return path
+
+
+def _export_checked(estimator, *, opset=ONNX_OPSET, atol=1e-4):
+    """ONNX bytes of ``estimator``'s network, and the largest difference
+    between ONNX Runtime's outputs and torch's on a check batch (None when
+    ONNX Runtime is not installed)."""
+    classifier = _network_of(estimator)
+    check_int(opset, "opset", 13, 30)
+    blob, check, expected = _onnx_bytes(classifier, opset)
+    if not onnxruntime_available():
+        return blob, None
+    got = _session(blob).run(list(OUTPUTS), {INPUT: check})
+    diff = max(float(np.max(np.abs(g - e))) for g, e in zip(got, expected))
+    if not diff <= atol:
+        raise ValueError(
+            f"ONNX Runtime's outputs differ from torch's by {diff:.3g} (> atol="
+            f"{atol}) on the check batch: this network does not export faithfully"
+        )
+    return blob, diff
+
+
+def _write_atomic(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# ------------------------------------------------------------------ loading
+
+
+def _calibration(fields, tensors, folder, prefix, n_classes, where):
+    """The numpy :class:`~artmedium._honest.Calibration` of a saved classifier."""
+    check_keys(
+        fields,
+        where,
+        {"n_samples": int, "n_features": int, "temperature": (float, int)},
+    )
+    n = check_int(fields["n_samples"], f"{where}.n_samples", 2, MAX_CALIBRATION_IMAGES)
+    n_features = check_int(fields["n_features"], f"{where}.n_features", 1, MAX_FEATURES)
+    temperature = float(fields["temperature"])
+    low, high = TEMPERATURE_RANGE
+    if not low <= temperature <= high:
+        raise ValueError(
+            f"{where}.temperature = {temperature} is outside [{low}, {high}]"
+        )
+    logits = _tensor(tensors, f"{prefix}calibration.logits", "f", folder)
+    labels = _tensor(tensors, f"{prefix}calibration.labels", "i", folder)
+    features = _tensor(tensors, f"{prefix}calibration.features", "f", folder)
+    if (
+        logits.shape != (n, n_classes)
+        or labels.shape != (n,)
+        or features.shape != (n, n_features)
+    ):
+        raise ValueError(
+            f"{where}: the calibration arrays' shapes do not match {n} images, "
+            f"{n_classes} classes and {n_features} features"
+        )
+    # As the torch loader assigns them: the saved arrays as they are (the
+    # features are unit rows already; normalising again would round again).
+    calibration = Calibration.empty(n, n_classes, n_features, temperature)
+    calibration.logits, calibration.labels = logits, labels
+    calibration.features = features
+    calibration._check()
+    return calibration
+
+
+def _classifier_parts(fields, where):
+    """Classes and the saved-state checks common to a classifier's fields."""
+    check_keys(fields, where, {"classes": dict, "input_mode": str})
+    if fields["input_mode"] != "images":
+        raise ValueError(
+            f"{where}: this model was fitted on 2-D features, not images; it has "
+            "no image network to run"
+        )
+    classes = labels_from_json(fields["classes"], f"{where}.classes")
+    if len(classes) < 2:
+        raise ValueError(f"{where}.classes must hold at least 2 classes")
+    return classes
+
+
+def _runtime_model(folder, sidecar, blob, tensors, threads=None):
+    """The ONNX Runtime model of a checked sidecar, its network's bytes (size
+    and SHA-256 checked) and its weights file's tensors (numpy)."""
+    if sidecar["preprocessing"] is None:
+        raise ValueError(f"{folder}: the model has no image preprocessing")
+    preprocessing = preprocessing_from_json(
+        sidecar["preprocessing"], "model.preprocessing"
+    )
+    try:
+        session = _session(blob, threads)
+    except Exception as exc:  # onnxruntime raises its own error types
+        raise ValueError(
+            f"ONNX Runtime cannot load {folder}/model.onnx: {exc}"
+        ) from None
+    kind = OnnxClassifier if sidecar["estimator"] == "MediumClassifier" else OnnxTagger
+    model = kind._from_sidecar(
+        folder, tensors, sidecar["state"], session, preprocessing
+    )
+    model.path = folder
+    return model
+
+
+def _tensor(tensors, name, kind, folder):
+    """A weights-file array of the right kind (float "f" or integer "i")."""
+    if name not in tensors:
+        raise ValueError(f"{folder}/weights.safetensors has no tensor {name!r}")
+    value = tensors[name]
+    if str(value.dtype) not in ARRAY_DTYPES[kind]:
+        raise ValueError(
+            f"{folder}/weights.safetensors: {name} has dtype {value.dtype}, not "
+            f"one of {ARRAY_DTYPES[kind]}"
+        )
+    return value
+
+
+# ------------------------------------------------------------------ runtime
+
+
+class _OnnxModel:
+    """What both runtime models share: the session and the forward pass."""
+
+    #: Images per ONNX Runtime call when a caller passes more.
+    batch_size = 32
+
+    def __init__(self, session, preprocessing, n_classes, n_features):
+        self.session = session
+        self.preprocessing_ = preprocessing
+        self._check_session(n_classes, n_features)
+
+    def _check_session(self, n_classes, n_features):
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        size = self.preprocessing_.size
+        shapes = {o.name: o.shape for o in outputs}
+        ok = (
+            len(inputs) == 1
+            and inputs[0].name == INPUT
+            and list(inputs[0].shape[1:]) == [3, size, size]
+            and set(shapes) == set(OUTPUTS)
+            and shapes["logits"][1:] == [n_classes]
+            and shapes["features"][1:] == [n_features]
+        )
+        if not ok:
+            raise ValueError(
+                f"the ONNX network takes {[(i.name, i.shape) for i in inputs]} and "
+                f"gives {[(o.name, o.shape) for o in outputs]}; the model needs "
+                f"{INPUT} [n, 3, {size}, {size}] -> logits [n, {n_classes}], "
+                f"features [n, {n_features}]"
+            )
+
+    def _images(self, X):
+        """Images as the model's float32 input batch."""
+        from artmedium.io import read_image
+
+        if isinstance(X, np.ndarray) and X.ndim == 4 and X.dtype == np.float32:
+            size = self.preprocessing_.size
+            if X.shape[1:] != (3, size, size):
+                raise ValueError(
+                    f"a float32 batch must be prepared images of shape "
+                    f"(n, 3, {size}, {size}), got {X.shape}"
+                )
+            return X
+        if isinstance(X, (str, os.PathLike, bytes)):
+            raise TypeError(
+                f"X must be a list of images or image paths, not one {type(X).__name__}"
+            )
+        min_size = self.preprocessing_.min_decode_size
+        images = [
+            read_image(x, min_size=min_size) if isinstance(x, (str, os.PathLike)) else x
+            for x in X
+        ]
+        return self.preprocessing_.batch_array(images)
+
+    def _features_and_logits(self, X):
+        batch = self._images(X)
+        features, logits = [], []
+        for start in range(0, len(batch), self.batch_size):
+            part = np.ascontiguousarray(batch[start : start + self.batch_size])
+            lo, fe = self.session.run(list(OUTPUTS), {INPUT: part})
+            logits.append(lo)
+            features.append(fe)
+        if not logits:
+            n_out = [o.shape[1] for o in self.session.get_outputs()]
+            return np.empty((0, n_out[1]), np.float32), np.empty(
+                (0, n_out[0]), np.float32
+            )
+        return np.concatenate(features), np.concatenate(logits)
+
+
+def _fraction(value, name, *, low_open, high_open):
+    """``value`` in the interval from 0 to 1 (scikit-learn's messages)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(
+            f"{name} must be an instance of float, not {type(value).__name__}."
+        )
+    value = float(value)
+    below = value <= 0 if low_open else value < 0
+    above = value >= 1 if high_open else value > 1
+    if not np.isfinite(value) or below or above:
+        low, high = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"{name} == {value}, must be in {low}0, 1{high}.")
+    return value
+
+
+class OnnxClassifier(_OnnxModel):
+    """A saved :class:`~artmedium.MediumClassifier` run by ONNX Runtime.
+
+    Made by :func:`~artmedium.persistence.load_model` with
+    ``backend="onnx"``; predicts, calibrates and assesses as the torch
+    classifier of the same folder does (the same probabilities within float
+    rounding, the same sets, novelty and status).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    calibration_ : artmedium._honest.Calibration or None
+    preprocessing_ : artmedium.io.Preprocessing
+    session : onnxruntime.InferenceSession
+    path : pathlib.Path
+        The folder it was loaded from.
+    """
+
+    def __init__(self, session, preprocessing, classes, calibration, n_features):
+        self.classes_ = classes
+        self.calibration_ = calibration
+        super().__init__(session, preprocessing, len(classes), n_features)
+
+    @classmethod
+    def _from_sidecar(cls, folder, tensors, state, session, preprocessing, prefix=""):
+        where = "model.state" if not prefix else "model.state.powerset"
+        classes = _classifier_parts(state, where)
+        n_features = session.get_outputs()[1].shape[1]
+        if not isinstance(n_features, int):
+            raise ValueError("the ONNX network's features have no fixed width")
+        calibration = None
+        if state.get("calibration") is not None:
+            calibration = _calibration(
+                state["calibration"],
+                tensors,
+                folder,
+                prefix,
+                len(classes),
+                f"{where}.calibration",
+            )
+            if calibration.features.shape[1] != n_features:
+                raise ValueError(
+                    f"{where}.calibration has {calibration.features.shape[1]} "
+                    f"features, the ONNX network gives {n_features}"
+                )
+        return cls(session, preprocessing, classes, calibration, n_features)
+
+    def _check_calibrated(self):
+        if self.calibration_ is None:
+            raise ValueError(
+                "This model is not calibrated: fit a MediumClassifier with "
+                "calibration_size (e.g. 0.2), save it with onnx=True and load it again"
+            )
+
+    def decision_function(self, X):
+        """Logits, ``(n_samples, n_classes)`` (a difference for two classes)."""
+        logits = self._features_and_logits(X)[1]
+        return logits[:, 1] - logits[:, 0] if len(self.classes_) == 2 else logits
+
+    def predict_proba(self, X):
+        """Class probabilities (temperature-scaled when calibrated), float32."""
+        logits = self._features_and_logits(X)[1]
+        temperature = (
+            1.0 if self.calibration_ is None else self.calibration_.temperature
+        )
+        from artmedium._honest import softmax
+
+        return softmax(logits, temperature).astype(np.float32)
+
+    def predict(self, X):
+        """The most probable class of each image."""
+        logits = self._features_and_logits(X)[1]
+        return self.classes_[np.argmax(logits, axis=1)]
+
+    def predict_set(self, X, confidence=0.9):
+        """Conformal prediction sets, as :meth:`MediumClassifier.predict_set
+        <artmedium.MediumClassifier.predict_set>`."""
+        self._check_calibrated()
+        confidence = _fraction(confidence, "confidence", low_open=True, high_open=True)
+        cal = self.calibration_
+        return cal.sets(cal.proba(self._features_and_logits(X)[1]), confidence)
+
+    def novelty_score(self, X):
+        """How unlike the calibration images each image is (higher: stranger),
+        as :meth:`MediumClassifier.novelty_score
+        <artmedium.MediumClassifier.novelty_score>`."""
+        self._check_calibrated()
+        return self.calibration_.novelty_scores(self._features_and_logits(X)[0])
+
+    def assess(self, X, *, confidence=0.9, accept_accuracy=None, unknown_rate=0.05):
+        """Predictions with how far to trust each, as :meth:`MediumClassifier.assess
+        <artmedium.MediumClassifier.assess>` (same keys, same values).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from artmedium.persistence import load_model
+        >>> model = load_model("default", backend="onnx")
+        >>> red = np.zeros((300, 300, 3), np.uint8); red[..., 0] = 255
+        >>> model.assess([red]).status.tolist()
+        ['unknown']
+        """
+        self._check_calibrated()
+        confidence = _fraction(confidence, "confidence", low_open=True, high_open=True)
+        if accept_accuracy is not None:
+            accept_accuracy = _fraction(
+                accept_accuracy, "accept_accuracy", low_open=True, high_open=False
+            )
+        unknown_rate = _fraction(
+            unknown_rate, "unknown_rate", low_open=False, high_open=True
+        )
+        features, logits = self._features_and_logits(X)
+        answers = self.calibration_.assess(
+            features,
+            logits,
+            confidence=confidence,
+            accept_accuracy=accept_accuracy,
+            unknown_rate=unknown_rate,
+        )
+        return Answers(
+            labels=self.classes_[np.argmax(answers.proba, axis=1)], **answers
+        )
+
+
+class OnnxTagger(_OnnxModel):
+    """A saved label-powerset :class:`~artmedium.MediumTagger` run by ONNX Runtime.
+
+    Made by :func:`~artmedium.persistence.load_model` with
+    ``backend="onnx"``; its combination model's network runs in ONNX
+    Runtime and everything else is the torch tagger's numpy code, so its
+    descriptions, back-off, candidates and status are the torch tagger's.
+
+    Attributes
+    ----------
+    mode : str
+        ``"powerset"``.
+    tag_names_ : ndarray of str
+    combinations_ : ndarray of shape (n_combinations, n_tags)
+    vocabulary_ : artmedium.vocabulary.Vocabulary
+    tag_temperatures_ : ndarray or None
+        Not None when the tagger is calibrated.
+    classifier_ : OnnxClassifier
+        The combination model (its classes index ``combinations_``).
+    """
+
+    mode = "powerset"
+
+    def __init__(self, classifier, tag_names, combinations, vocabulary, calibrated):
+        self.classifier_ = classifier
+        self.session = classifier.session
+        self.preprocessing_ = classifier.preprocessing_
+        self.tag_names_ = np.asarray(tag_names, dtype=object)
+        self.combinations_ = combinations
+        self.vocabulary_ = vocabulary
+        self.tag_temperatures_ = np.ones(len(tag_names)) if calibrated else None
+
+    @classmethod
+    def _from_sidecar(cls, folder, tensors, state, session, preprocessing):
+        from artmedium.vocabulary import Vocabulary, as_vocabulary
+
+        where = "model.state"
+        check_keys(
+            state,
+            where,
+            {"tag_names": list, "combinations": list, "powerset": (dict, type(None))},
+        )
+        if state["powerset"] is None:
+            raise ValueError(
+                "the ONNX backend runs a mode='powerset' MediumTagger; this one has "
+                "per-tag classifiers (use backend='torch')"
+            )
+        tag_names = check_strings(state["tag_names"], f"{where}.tag_names")
+        if not 1 <= len(tag_names) <= MAX_LABELS:
+            raise ValueError(f"{where}.tag_names must hold 1 to {MAX_LABELS} tags")
+        rows = state["combinations"]
+        if (
+            not rows
+            or len(rows) > MAX_LABELS
+            or not all(isinstance(r, list) and len(r) == len(tag_names) for r in rows)
+        ):
+            raise ValueError(
+                f"{where}.combinations must be rows of {len(tag_names)} zeros and ones"
+            )
+        combinations = array_from_json(rows, "int64", f"{where}.combinations")
+        if not np.isin(combinations, (0, 1)).all():
+            raise ValueError(f"{where}.combinations must be zeros and ones")
+        vocab = state.get("vocabulary")
+        vocabulary = (
+            as_vocabulary(tag_names)
+            if vocab is None
+            else Vocabulary.from_dict(vocab, f"{where}.vocabulary")
+        )
+        if list(vocabulary.tags) != list(tag_names):
+            raise ValueError(f"{where}.vocabulary does not hold the tagger's tags")
+        classifier = OnnxClassifier._from_sidecar(
+            folder,
+            tensors,
+            state["powerset"],
+            session,
+            preprocessing,
+            prefix="powerset.",
+        )
+        classes = classifier.classes_
+        if (
+            classes.dtype.kind not in "iu"
+            or classes.min() < 0
+            or classes.max() >= len(combinations)
+            or (np.diff(classes) <= 0).any()
+        ):
+            raise ValueError(
+                f"{where}.powerset.classes must be distinct indices of the "
+                f"{len(combinations)} combinations, in increasing order"
+            )
+        calibrated = (
+            bool(state.get("calibrated")) and classifier.calibration_ is not None
+        )
+        return cls(classifier, tag_names, combinations, vocabulary, calibrated)
+
+    def _rows(self):
+        """Tag row of each class of the combination model, in its class order."""
+        return self.combinations_[np.asarray(self.classifier_.classes_, dtype=int)]
+
+    def _aligned(self, proba):
+        out = np.zeros((len(proba), len(self.combinations_)))
+        out[:, np.asarray(self.classifier_.classes_, dtype=int)] = proba
+        return out
+
+    def describe(self, Y):
+        """Descriptions of 0/1 tag rows, as :meth:`MediumTagger.describe
+        <artmedium.MediumTagger.describe>`."""
+        return describe_rows(self.vocabulary_, Y)
+
+    def combination_proba(self, X):
+        """Probability of each combination of ``combinations_``."""
+        return self._aligned(self.classifier_.predict_proba(X))
+
+    def predict_proba(self, X):
+        """Each tag's probability: the total of the combinations that have it."""
+        return self.classifier_.predict_proba(X).astype(np.float64) @ self._rows()
+
+    def predict(self, X):
+        """The most probable tag combination of each image, as 0/1 rows."""
+        proba = self.classifier_.predict_proba(X)
+        return self._rows()[np.argmax(proba, axis=1)].astype(np.int64)
+
+    def predict_medium(self, X):
+        """The description of :meth:`predict`'s tags."""
+        return self.describe(self.predict(X))
+
+    def assess(self, X, confidence=0.9, unknown_rate=0.05):
+        """Descriptions with a status, as :meth:`MediumTagger.assess
+        <artmedium.MediumTagger.assess>` (same keys, same values).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from artmedium.persistence import load_model
+        >>> tagger = load_model("tags", backend="onnx")
+        >>> grey = np.full((300, 300, 3), 128, np.uint8)
+        >>> answers = tagger.assess([grey])
+        >>> sorted(answers)[:4]
+        ['backed_off', 'candidates', 'combination_proba', 'confidence']
+        """
+        if self.tag_temperatures_ is None:
+            raise ValueError(
+                "assess needs calibrated probabilities: fit with calibration_size, "
+                "save with onnx=True and load again"
+            )
+        confidence = _fraction(confidence, "confidence", low_open=True, high_open=True)
+        if unknown_rate is not None:
+            unknown_rate = _fraction(
+                unknown_rate, "unknown_rate", low_open=True, high_open=True
+            )
+        inner = self.classifier_.assess(
+            X,
+            confidence=confidence,
+            unknown_rate=0.05 if unknown_rate is None else unknown_rate,
+        )
+        combination_proba = np.asarray(inner.proba)
+        rows = self._rows()
+        decoded = rows[np.argmax(combination_proba, axis=1)].astype(np.int64)
+        novelty, threshold = None, None
+        if unknown_rate is not None:
+            novelty, threshold = inner.novelty, inner.novelty_threshold
+        return tagger_answers(
+            self.vocabulary_,
+            self.describe,
+            decoded=decoded,
+            proba=combination_proba @ rows,
+            combination_proba=self._aligned(combination_proba),
+            confidence=confidence,
+            novelty=novelty,
+            novelty_threshold=threshold,
+            sets=np.asarray(inner.sets, dtype=bool),
+            set_proba=combination_proba,
+            set_rows=rows,
+        )
