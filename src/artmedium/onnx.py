@@ -47,6 +47,8 @@ __all__ = [
     "ONNX_OPSET",
     "OnnxClassifier",
     "OnnxTagger",
+    "check_graph",
+    "check_signature",
     "export_onnx",
     "onnxruntime_available",
 ]
@@ -165,9 +167,19 @@ def _onnx_bytes(classifier, opset):
 
 
 def _session(blob, threads=None):
-    """An ONNX Runtime session of ``blob`` on the CPU, ``threads`` intra-op."""
+    """An ONNX Runtime session of ``blob`` on the CPU, ``threads`` intra-op.
+
+    The graph is checked first (:func:`check_graph`), then loaded from a file
+    in a new private folder: ONNX Runtime looks for a graph's external data
+    beside its file, or, for a graph given as bytes, in the working directory;
+    there it finds nothing.
+    """
+    import shutil
+    import tempfile
+
     import onnxruntime as ort
 
+    check_graph(blob)
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: no warnings on stderr
     # No memory arena: with it a batch of 32 held about 800 MB after the run
@@ -178,9 +190,159 @@ def _session(blob, threads=None):
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(
-        blob, sess_options=options, providers=["CPUExecutionProvider"]
-    )
+    folder = tempfile.mkdtemp(prefix="artmedium-onnx-")
+    try:
+        path = os.path.join(folder, "model.onnx")
+        with open(path, "wb") as fh:
+            fh.write(blob)
+        return ort.InferenceSession(
+            path, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# Operators a network of artmedium's never has: control flow runs subgraphs
+# (a Loop of 2**40 iterations never returns), and other domains are custom
+# operator libraries.
+_REFUSED_OPS = frozenset({"Loop", "If", "Scan", "SequenceMap"})
+_ONNX_DOMAINS = ("", "ai.onnx")
+
+
+def _varint(buf, i):
+    shift = value = 0
+    while True:
+        if i >= len(buf) or shift > 63:
+            raise ValueError("not an ONNX model: a truncated or overlong varint")
+        byte = buf[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, i
+        shift += 7
+
+
+def _fields(buf):
+    """``(field number, wire type, value)`` of a protobuf message's fields:
+    ints for varints, memoryviews for the rest (nothing is copied)."""
+    i, n = 0, len(buf)
+    while i < n:
+        key, i = _varint(buf, i)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = _varint(buf, i)
+        elif wire == 2:
+            length, i = _varint(buf, i)
+            value, i = buf[i : i + length], i + length
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+            value, i = buf[i : i + size], i + size
+        else:
+            raise ValueError(f"not an ONNX model: protobuf wire type {wire}")
+        if i > n:
+            raise ValueError("not an ONNX model: a field runs past the end")
+        yield field, wire, value
+
+
+def _check_tensor(buf, where):
+    # TensorProto: external_data = 13, data_location = 14 (1: EXTERNAL).
+    for field, wire, value in _fields(buf):
+        if field == 13 or (field == 14 and wire == 0 and value == 1):
+            raise ValueError(f"the ONNX network's {where} names external data")
+
+
+def _check_sparse(buf, where):
+    # SparseTensorProto: values = 1, indices = 2 (TensorProtos).
+    for field, wire, value in _fields(buf):
+        if field in (1, 2) and wire == 2:
+            _check_tensor(value, where)
+
+
+def check_graph(blob):
+    """Refuse an ONNX model artmedium never writes, before ONNX Runtime sees it.
+
+    Read from the protobuf wire format (the ``onnx`` package takes 1.7 s to
+    import): no tensor with external data, no model-local functions, no
+    operator outside the standard domains, no control flow (``Loop``,
+    ``If``, ``Scan``: subgraphs that may never finish), no subgraph
+    attribute.
+
+    Parameters
+    ----------
+    blob : bytes
+        A serialised ``ModelProto``.
+
+    Raises
+    ------
+    ValueError
+        Naming what is refused.
+
+    Examples
+    --------
+    >>> from artmedium.onnx import check_graph
+    >>> check_graph(b"\\x12\\x07pytorch")  # producer_name only: nothing refused
+    >>> check_graph(b"\\xca\\x01\\x00")  # an empty model-local function (25)
+    Traceback (most recent call last):
+    ...
+    ValueError: the ONNX network defines its own functions
+    """
+    model = memoryview(blob)
+    for field, wire, value in _fields(model):
+        if field == 25:  # ModelProto.functions
+            raise ValueError("the ONNX network defines its own functions")
+        if field == 8 and wire == 2:  # opset_import: domain = 1
+            for f, w, v in _fields(value):
+                if (
+                    f == 1
+                    and w == 2
+                    and bytes(v).decode("utf-8", "replace") not in (_ONNX_DOMAINS)
+                ):
+                    domain = bytes(v).decode("utf-8", "replace")
+                    raise ValueError(
+                        f"the ONNX network imports operator domain {domain!r:.60}"
+                    )
+        if field == 7 and wire == 2:  # the graph
+            _check_graph_proto(value)
+
+
+def _check_graph_proto(graph):
+    for field, wire, value in _fields(graph):
+        if wire != 2:
+            continue
+        if field == 5:  # initializer
+            _check_tensor(value, "initializer")
+        elif field == 15:  # sparse_initializer
+            _check_sparse(value, "sparse initializer")
+        elif field == 1:  # node
+            op_type, domain = "", ""
+            for f, w, v in _fields(value):
+                if f == 4 and w == 2:
+                    op_type = bytes(v).decode("utf-8", "replace")
+                elif f == 7 and w == 2:
+                    domain = bytes(v).decode("utf-8", "replace")
+                elif f == 5 and w == 2:
+                    _check_attribute(v)
+            if domain not in _ONNX_DOMAINS:
+                raise ValueError(
+                    f"the ONNX network uses operator {domain!r:.60}:{op_type!r:.60}"
+                )
+            if op_type in _REFUSED_OPS:
+                raise ValueError(
+                    f"the ONNX network uses {op_type}: control flow, which "
+                    "artmedium's networks never have"
+                )
+
+
+def _check_attribute(attribute):
+    # AttributeProto: t = 5, g = 6, tensors = 10, graphs = 11,
+    # sparse_tensor = 22, sparse_tensors = 23.
+    for field, wire, value in _fields(attribute):
+        if field in (6, 11):
+            raise ValueError("the ONNX network has a subgraph")
+        if field in (5, 10) and wire == 2:
+            _check_tensor(value, "constant")
+        elif field in (22, 23) and wire == 2:
+            _check_sparse(value, "sparse constant")
 
 
 def _threads(threads):
@@ -347,21 +509,30 @@ def _classifier_parts(fields, where):
 def _runtime_model(folder, sidecar, blob, tensors, threads=None):
     """The ONNX Runtime model of a checked sidecar, its network's bytes (size
     and SHA-256 checked) and its weights file's tensors (numpy)."""
+    threads = _threads(threads)  # the caller's argument: its own error
+    sidecar_path, network_path = folder / "model.json", folder / "model.onnx"
     if sidecar["preprocessing"] is None:
-        raise ValueError(f"{folder}: the model has no image preprocessing")
-    preprocessing = preprocessing_from_json(
-        sidecar["preprocessing"], "model.preprocessing"
-    )
+        raise ValueError(f"{sidecar_path}: the model has no image preprocessing")
+    try:
+        preprocessing = preprocessing_from_json(
+            sidecar["preprocessing"], "model.preprocessing"
+        )
+    except ValueError as exc:
+        raise ValueError(f"{sidecar_path}: {exc}") from None
     try:
         session = _session(blob, threads)
+    except ValueError as exc:
+        raise ValueError(f"{network_path}: {exc}") from None
     except Exception as exc:  # onnxruntime raises its own error types
-        raise ValueError(
-            f"ONNX Runtime cannot load {folder}/model.onnx: {exc}"
-        ) from None
-    kind = OnnxClassifier if sidecar["estimator"] == "MediumClassifier" else OnnxTagger
-    model = kind._from_sidecar(
-        folder, tensors, sidecar["state"], session, preprocessing
-    )
+        raise ValueError(f"ONNX Runtime cannot load {network_path}: {exc}") from None
+    tagger = sidecar["estimator"] == "MediumTagger"
+    kind = OnnxTagger if tagger else OnnxClassifier
+    try:
+        model = kind._from_sidecar(
+            folder, tensors, sidecar["state"], session, preprocessing
+        )
+    except ValueError as exc:
+        raise ValueError(f"{sidecar_path}: {exc}") from None
     model.path = folder
     return model
 
@@ -394,24 +565,7 @@ class _OnnxModel:
         self._check_session(n_classes, n_features)
 
     def _check_session(self, n_classes, n_features):
-        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        size = self.preprocessing_.size
-        shapes = {o.name: o.shape for o in outputs}
-        ok = (
-            len(inputs) == 1
-            and inputs[0].name == INPUT
-            and list(inputs[0].shape[1:]) == [3, size, size]
-            and set(shapes) == set(OUTPUTS)
-            and shapes["logits"][1:] == [n_classes]
-            and shapes["features"][1:] == [n_features]
-        )
-        if not ok:
-            raise ValueError(
-                f"the ONNX network takes {[(i.name, i.shape) for i in inputs]} and "
-                f"gives {[(o.name, o.shape) for o in outputs]}; the model needs "
-                f"{INPUT} [n, 3, {size}, {size}] -> logits [n, {n_classes}], "
-                f"features [n, {n_features}]"
-            )
+        check_signature(self.session, self.preprocessing_.size, n_classes, n_features)
 
     def _images(self, X):
         """Images as the model's float32 input batch."""
@@ -445,11 +599,52 @@ class _OnnxModel:
             logits.append(lo)
             features.append(fe)
         if not logits:
-            n_out = [o.shape[1] for o in self.session.get_outputs()]
-            return np.empty((0, n_out[1]), np.float32), np.empty(
-                (0, n_out[0]), np.float32
+            width = {o.name: o.shape[1] for o in self.session.get_outputs()}
+            return (
+                np.empty((0, width["features"]), np.float32),
+                np.empty((0, width["logits"]), np.float32),
             )
         return np.concatenate(features), np.concatenate(logits)
+
+
+def check_signature(session, size, n_classes=None, n_features=None):
+    """The network takes ``images`` float32 ``[n, 3, size, size]`` and gives
+    float32 ``logits`` ``[n, n_classes]`` and ``features`` ``[n, n_features]``
+    (None: any fixed width), ``n`` free; ValueError naming what it has."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    shapes = {o.name: list(o.shape) for o in outputs}
+    types = {o.name: o.type for o in [*inputs, *outputs]}
+
+    def fits(shape, width):
+        return (
+            len(shape) == 2
+            and not isinstance(shape[0], int)  # the batch is free
+            and isinstance(shape[1], int)
+            and (width is None or shape[1] == width)
+        )
+
+    ok = (
+        len(inputs) == 1
+        and inputs[0].name == INPUT
+        and len(inputs[0].shape) == 4
+        and not isinstance(inputs[0].shape[0], int)
+        and list(inputs[0].shape[1:]) == [3, size, size]
+        and len(outputs) == 2
+        and set(shapes) == set(OUTPUTS)
+        and fits(shapes["logits"], n_classes)
+        and fits(shapes["features"], n_features)
+        and all(t == "tensor(float)" for t in types.values())
+    )
+    if not ok:
+        raise ValueError(
+            "the ONNX network takes "
+            f"{[(i.name, i.type, i.shape) for i in inputs]} and gives "
+            f"{[(o.name, o.type, o.shape) for o in outputs]}; the model needs "
+            f"{INPUT} float [n, 3, {size}, {size}] -> logits float "
+            f"[n, {n_classes or 'classes'}], features float "
+            f"[n, {n_features or 'features'}]"
+        )
+    return shapes["logits"][1], shapes["features"][1]
 
 
 def _fraction(value, name, *, low_open, high_open):
@@ -494,9 +689,7 @@ class OnnxClassifier(_OnnxModel):
     def _from_sidecar(cls, folder, tensors, state, session, preprocessing, prefix=""):
         where = "model.state" if not prefix else "model.state.powerset"
         classes = _classifier_parts(state, where)
-        n_features = session.get_outputs()[1].shape[1]
-        if not isinstance(n_features, int):
-            raise ValueError("the ONNX network's features have no fixed width")
+        _, n_features = check_signature(session, preprocessing.size, len(classes))
         calibration = None
         if state.get("calibration") is not None:
             calibration = _calibration(
@@ -650,9 +843,9 @@ class OnnxTagger(_OnnxModel):
             raise ValueError(
                 f"{where}.combinations must be rows of {len(tag_names)} zeros and ones"
             )
+        if not all(type(v) is int and v in (0, 1) for row in rows for v in row):
+            raise ValueError(f"{where}.combinations must be rows of zeros and ones")
         combinations = array_from_json(rows, "int64", f"{where}.combinations")
-        if not np.isin(combinations, (0, 1)).all():
-            raise ValueError(f"{where}.combinations must be zeros and ones")
         vocab = state.get("vocabulary")
         vocabulary = (
             as_vocabulary(tag_names)
@@ -680,9 +873,10 @@ class OnnxTagger(_OnnxModel):
                 f"{where}.powerset.classes must be distinct indices of the "
                 f"{len(combinations)} combinations, in increasing order"
             )
-        calibrated = (
-            bool(state.get("calibrated")) and classifier.calibration_ is not None
-        )
+        calibrated = state.get("calibrated", False)
+        if type(calibrated) is not bool:
+            raise ValueError(f"{where}.calibrated must be true or false")
+        calibrated = calibrated and classifier.calibration_ is not None
         return cls(classifier, tag_names, combinations, vocabulary, calibrated)
 
     def _rows(self):

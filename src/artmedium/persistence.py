@@ -928,6 +928,28 @@ def _read_recorded(folder, entry, name, limit):
     return blob
 
 
+def _calibration_bytes(state):
+    """Most bytes a saved model's calibration arrays take (float64 logits and
+    features, int64 labels), from the sidecar's declared sizes (0 where a
+    field is not a count: the loader refuses it later)."""
+    if isinstance(state.get("powerset"), dict):
+        state = state["powerset"]
+    calibration = state.get("calibration")
+    classes = state.get("classes")
+    if not isinstance(calibration, dict) or not isinstance(classes, dict):
+        return 0
+
+    def count(value, high):
+        ok = type(value) is int and 0 <= value <= high
+        return value if ok else 0
+
+    n = count(calibration.get("n_samples"), 1 << 20)
+    width = count(calibration.get("n_features"), 1 << 20)
+    values = classes.get("values")
+    k = len(values) if isinstance(values, list) else 0
+    return n * (8 * (k + width) + 8)
+
+
 def _load_onnx(path, threads):
     """``load_model(path, backend="onnx")``: no torch, no scikit-learn."""
     from artmedium.onnx import _runtime_model, onnxruntime_available
@@ -946,17 +968,18 @@ def _load_onnx(path, threads):
             "(or use backend='torch')"
         )
     network = _read_recorded(folder, entry, ONNX_FILE, MAX_ONNX_BYTES)
-    weights = _read_recorded(folder, sidecar["weights"], WEIGHTS, 1 << 34)
+    # The weights file holds the network's parameters (at most float32: about
+    # the ONNX file's size) and the calibration arrays: bound it by those
+    # before reading, as the torch loader bounds it by the model's tensors.
+    limit = 2 * len(network) + _calibration_bytes(sidecar["state"]) + (16 << 20)
+    weights = _read_recorded(folder, sidecar["weights"], WEIGHTS, limit)
     from safetensors.numpy import load as safetensors_load
 
     try:
         tensors = safetensors_load(weights)
     except Exception as exc:  # safetensors raises its own untyped errors
         raise ValueError(f"could not read {folder / WEIGHTS}: {exc}") from exc
-    try:
-        return _runtime_model(folder, sidecar, network, tensors, threads)
-    except ValueError as exc:
-        raise ValueError(f"{folder / SIDECAR}: {exc}") from None
+    return _runtime_model(folder, sidecar, network, tensors, threads)
 
 
 def add_onnx(path):
