@@ -1183,3 +1183,13 @@ def test_the_end_marker_check_handles_floods_and_maps_files(tmp_path):
     assert read_image(sparse).size == (64, 48)
     # Stray bytes between segments are skipped, as libjpeg does.
     assert _jpeg_has_end(io.BytesIO(data[:2] + b"junk" + data[2:]))
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_iter_images_applies_transform_in_order_and_keeps_errors(n_jobs):
+    srcs = [np.full((4, 5 + i, 3), i, np.uint8) for i in range(5)]
+    srcs.insert(2, b"not an image")
+    out = list(iter_images(srcs, n_jobs=n_jobs, transform=lambda im: im.size))
+    assert [i for i, _ in out] == list(range(6))
+    assert isinstance(out[2][1], ImageReadError)
+    assert [v for i, v in out if i != 2] == [(5, 4), (6, 4), (7, 4), (8, 4), (9, 4)]

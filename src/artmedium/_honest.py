@@ -56,11 +56,13 @@ def unit_features(features):
     return _unit(features).astype(np.float16)
 
 
-def knn_distance(features, reference, k, *, leave_one_out=False):
+def knn_distance(features, reference, k, *, leave_one_out=False, unit=False):
     """Cosine distance of each row of ``features`` to its ``k``-th nearest row
-    of ``reference`` (both L2-normalised inside); ``leave_one_out`` when
+    of ``reference`` (both L2-normalised inside, or ``reference`` already
+    normalised float32 rows with ``unit``); ``leave_one_out`` when
     ``features`` is ``reference`` itself, so a row is not its own neighbour."""
-    queries, reference = _unit(features), _unit(reference)
+    queries = _unit(features)
+    reference = reference if unit else _unit(reference)
     k = min(k + int(leave_one_out), len(reference))
     out = np.empty(len(queries), dtype=np.float64)
     block = max(1, (1 << 22) // max(len(reference), 1))  # about 16 MB per block
@@ -195,10 +197,16 @@ class Calibration:
         # The same k for the held-out images (leaving each out) and new ones.
         return min(NOVELTY_NEIGHBOURS, len(self.labels) - 1)
 
+    @cached_property
+    def _reference(self):
+        # Normalised once, not on every batch (the same numbers knn_distance
+        # would compute from self.features).
+        return _unit(self.features)
+
     def novelty_scores(self, features):
         """Cosine distance to the k-th nearest held-out image (higher: stranger)."""
         self._held_out  # noqa: B018 - checks the arrays first
-        return knn_distance(features, self.features, self._neighbours)
+        return knn_distance(features, self._reference, self._neighbours, unit=True)
 
     def novelty_threshold(self, rate):
         """The conformal threshold: a new image like the held-out ones scores

@@ -297,7 +297,7 @@ def _check_fraction(value, name, *, low_open, high_open):
     return value
 
 
-def _batches(inputs, *, batch_size, workers, min_size, max_pixels):
+def _batches(inputs, *, batch_size, workers, min_size, max_pixels, transform=None):
     """``entries`` per batch: ``(path, image or error text)`` in input order."""
     readable = [i for i, item in enumerate(inputs) if item.error is None]
     stream = iter_images(
@@ -305,6 +305,7 @@ def _batches(inputs, *, batch_size, workers, min_size, max_pixels):
         n_jobs=workers,
         min_size=min_size,
         max_pixels=max_pixels,
+        transform=transform,
     )
     entries, n_images, next_input = [], 0, 0
     for j, item in stream:
@@ -599,12 +600,16 @@ class BatchPredictor:
         if on_error not in _ON_ERROR:
             raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
         inputs = [_as_input(item) for item in inputs]
+        # An ONNX model takes prepared arrays: the decoding threads prepare
+        # them, while the main thread runs the network (#17).
+        prepared = getattr(self.model, "takes_prepared_images", False)
         for entries in _batches(
             inputs,
             batch_size=batch_size,
             workers=workers,
             min_size=self.preprocessing.min_decode_size,
             max_pixels=max_pixels,
+            transform=self.preprocessing.array if prepared else None,
         ):
             failure = None
             if on_error == "fail":

@@ -187,6 +187,9 @@ def _session(blob, threads=None):
     # 580 MB, 160 MB between runs) at the same speed (#17, bench_predict.py).
     options.enable_cpu_mem_arena = False
     options.intra_op_num_threads = _threads(threads)
+    # Threads that spin after a run keep the cores from the decoding threads
+    # and the numpy work between runs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -558,6 +561,10 @@ class _OnnxModel:
 
     #: Images per ONNX Runtime call when a caller passes more.
     batch_size = 32
+    #: ``predict`` and friends also take images already prepared by
+    #: ``preprocessing_.array`` (float32 ``(3, size, size)`` each), which a
+    #: batch predictor has its decoding threads make.
+    takes_prepared_images = True
 
     def __init__(self, session, preprocessing, n_classes, n_features):
         self.session = session
@@ -571,9 +578,21 @@ class _OnnxModel:
         """Images as the model's float32 input batch."""
         from artmedium.io import read_image
 
+        size = self.preprocessing_.size
+        prepared = (3, size, size)
+        if (
+            isinstance(X, list)
+            and X
+            and all(
+                isinstance(x, np.ndarray)
+                and x.dtype == np.float32
+                and x.shape == prepared
+                for x in X
+            )
+        ):
+            X = np.stack(X)
         if isinstance(X, np.ndarray) and X.ndim == 4 and X.dtype == np.float32:
-            size = self.preprocessing_.size
-            if X.shape[1:] != (3, size, size):
+            if X.shape[1:] != prepared:
                 raise ValueError(
                     f"a float32 batch must be prepared images of shape "
                     f"(n, 3, {size}, {size}), got {X.shape}"

@@ -702,11 +702,12 @@ PIL.Image.Image or numpy.ndarray
     return np.array(img) if as_array else img
 
 
-def _read_or_error(src, options):
+def _read_or_error(src, options, transform=None):
     try:
-        return read_image(src, **options)
+        image = read_image(src, **options)
     except ImageReadError as exc:
         return exc
+    return image if transform is None else transform(image)
 
 
 def _check_jobs(n_jobs, prefetch):
@@ -723,7 +724,14 @@ def _check_jobs(n_jobs, prefetch):
 
 
 def iter_images(
-    srcs, *, n_jobs=1, prefetch=None, as_array=False, min_size=None, max_pixels=None
+    srcs,
+    *,
+    n_jobs=1,
+    prefetch=None,
+    as_array=False,
+    min_size=None,
+    max_pixels=None,
+    transform=None,
 ):
     """Yield ``(index, image_or_error)`` for each source, in input order.
 
@@ -746,13 +754,18 @@ def iter_images(
         positive value with ``n_jobs=1`` decodes in one background thread.
     as_array, min_size, max_pixels
         Passed to :func:`read_image`.
+    transform : callable, optional
+        Applied to each image in the decoding thread (e.g.
+        :meth:`Preprocessing.array`, which Pillow and numpy run without
+        holding the GIL for long), so it overlaps with the consumer's work.
 
     Yields
     ------
     index : int
         Position of the source in ``srcs``.
     image_or_error : PIL.Image.Image, numpy.ndarray or ImageReadError
-        The image as :func:`read_image` returns it, or the error it raised.
+        The image as :func:`read_image` returns it (then ``transform``), or
+        the error it raised.
 
     Examples
     --------
@@ -767,20 +780,22 @@ def iter_images(
     _validate_options(min_size, max_pixels)
     n_jobs, prefetch = _check_jobs(n_jobs, prefetch)
     options = {"as_array": as_array, "min_size": min_size, "max_pixels": max_pixels}
-    return _iter_images(srcs, n_jobs, prefetch, options)
+    return _iter_images(srcs, n_jobs, prefetch, options, transform)
 
 
-def _iter_images(srcs, n_jobs, prefetch, options):
+def _iter_images(srcs, n_jobs, prefetch, options, transform=None):
     if prefetch == 0:
         for index, src in enumerate(srcs):
-            yield index, _read_or_error(src, options)
+            yield index, _read_or_error(src, options, transform)
         return
     pending = deque()
     executor = ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="artmedium-io")
     try:
         sources = enumerate(srcs)
         for index, src in sources:
-            pending.append((index, executor.submit(_read_or_error, src, options)))
+            pending.append(
+                (index, executor.submit(_read_or_error, src, options, transform))
+            )
             # One slot is the image being consumed, the rest decode ahead.
             if len(pending) > prefetch:
                 head, future = pending.popleft()
