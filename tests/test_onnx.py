@@ -476,3 +476,22 @@ def test_copy_of_the_embedded_folder_loads_by_path(tmp_path):
     folder = tmp_path / "copy"
     shutil.copytree(default_model_dir(), folder)
     assert list(load_onnx(folder).classes_) == list(load_onnx("default").classes_)
+
+
+def test_threads_follow_the_argument_then_omp_num_threads_then_the_cpus(monkeypatch):
+    from artmedium.onnx import _threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert _threads(None) == 3
+    assert _threads(5) == 5
+    monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
+    assert _threads(None) == len(os.sched_getaffinity(0))
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert _threads(None) == len(os.sched_getaffinity(0))
+
+
+def test_the_session_runs_in_the_threads_asked(saved, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    options = load_onnx(saved).session.get_session_options()
+    assert options.intra_op_num_threads == 1
+    assert options.enable_cpu_mem_arena is False
