@@ -21,6 +21,25 @@ import numpy as np
 
 #: Neighbours the novelty score looks at (the k-th nearest held-out image).
 NOVELTY_NEIGHBOURS = 5
+#: The temperatures a fit may give and a saved model may hold. A held-out set
+#: the model gets all right drives the fitted temperature towards 0 (every
+#: probability 0 or 1), which no answer on new images deserves.
+TEMPERATURE_RANGE = (0.05, 20.0)
+#: Most held-out images a calibration keeps (the novelty score compares every
+#: new image with each of them).
+MAX_CALIBRATION_IMAGES = 20_000
+
+
+def check_temperature(value, where):
+    """``value`` as a float within :data:`TEMPERATURE_RANGE`, else ValueError."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{where} must be a number, not {value!r:.40}") from None
+    low, high = TEMPERATURE_RANGE
+    if not low <= value <= high:  # also refuses NaN
+        raise ValueError(f"{where} = {value} is outside [{low}, {high}]")
+    return value
 
 
 class Answers(dict):

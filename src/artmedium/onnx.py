@@ -30,7 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from artmedium._honest import Answers, Calibration, describe_rows, tagger_answers
+from artmedium._honest import (
+    MAX_CALIBRATION_IMAGES,
+    Answers,
+    Calibration,
+    check_temperature,
+    describe_rows,
+    tagger_answers,
+)
 from artmedium._state import (
     ARRAY_DTYPES,
     MAX_FEATURES,
@@ -59,10 +66,6 @@ MAX_ONNX_BYTES = 1 << 30
 ONNX_OPSET = 17
 #: The graph's input and outputs.
 INPUT, OUTPUTS = "images", ("logits", "features")
-#: Most held-out images a calibration may hold (as the torch estimators).
-MAX_CALIBRATION_IMAGES = 20_000
-#: The temperatures a saved model may hold (as the torch estimators).
-TEMPERATURE_RANGE = (0.05, 20.0)
 
 
 def onnxruntime_available():
@@ -468,12 +471,7 @@ def _calibration(fields, tensors, folder, prefix, n_classes, where):
     )
     n = check_int(fields["n_samples"], f"{where}.n_samples", 2, MAX_CALIBRATION_IMAGES)
     n_features = check_int(fields["n_features"], f"{where}.n_features", 1, MAX_FEATURES)
-    temperature = float(fields["temperature"])
-    low, high = TEMPERATURE_RANGE
-    if not low <= temperature <= high:
-        raise ValueError(
-            f"{where}.temperature = {temperature} is outside [{low}, {high}]"
-        )
+    temperature = check_temperature(fields["temperature"], f"{where}.temperature")
     logits = _tensor(tensors, f"{prefix}calibration.logits", "f", folder)
     labels = _tensor(tensors, f"{prefix}calibration.labels", "i", folder)
     features = _tensor(tensors, f"{prefix}calibration.features", "f", folder)

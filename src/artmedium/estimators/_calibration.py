@@ -29,20 +29,15 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 
 from artmedium._honest import (  # noqa: F401 - re-exported for the estimators
+    MAX_CALIBRATION_IMAGES,
     NOVELTY_NEIGHBOURS,
+    TEMPERATURE_RANGE,
+    check_temperature,
     conformal_threshold,
     knn_distance,
     unit_features,
 )
 from artmedium._honest import Calibration as _Calibration
-
-#: The temperatures a fit may give and a saved model may hold. A held-out set
-#: the model gets all right drives the fitted temperature towards 0 (every
-#: probability 0 or 1), which no answer on new images deserves.
-TEMPERATURE_RANGE = (0.05, 20.0)
-#: Most held-out images a calibration keeps (the novelty score compares every
-#: new image with each of them).
-MAX_CALIBRATION_IMAGES = 20_000
 
 
 class _LogitsAsInput(ClassifierMixin, BaseEstimator):
@@ -116,18 +111,6 @@ def fit_temperature(logits, labels):
         cal.fit(logits, labels, sample_weight=weights)
     beta = float(cal.calibrated_classifiers_[0].calibrators[0].beta_)
     return float(np.clip(1.0 / beta, *TEMPERATURE_RANGE))
-
-
-def check_temperature(value, where):
-    """``value`` as a float within :data:`TEMPERATURE_RANGE`, else ValueError."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"{where} must be a number, not {value!r:.40}") from None
-    low, high = TEMPERATURE_RANGE
-    if not low <= value <= high:  # also refuses NaN
-        raise ValueError(f"{where} = {value} is outside [{low}, {high}]")
-    return value
 
 
 class Calibration(_Calibration):
