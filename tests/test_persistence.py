@@ -228,7 +228,7 @@ def test_missing_files_are_named(fitted, tmp_path):
         load_model(tmp_path / "absent")
     path = saved(fitted, tmp_path)
     (path / WEIGHTS).unlink()
-    with pytest.raises(FileNotFoundError, match="weights file .* missing"):
+    with pytest.raises(FileNotFoundError, match="weights.safetensors file .* missing"):
         load_model(path)
     (path / SIDECAR).unlink()
     with pytest.raises(FileNotFoundError, match="model.json is missing"):

@@ -745,31 +745,6 @@ def _weights_limit(tensors):
     return data + 8 + (1 << 16) + 512 * len(tensors)
 
 
-def _read_weights(weights, declared, limit):
-    """The weights file's bytes, checked against the sidecar before reading."""
-    if declared > limit:
-        raise ValueError(
-            f"the sidecar declares a {declared}-byte {WEIGHTS}, but this model's "
-            f"tensors take at most {limit} bytes"
-        )
-    try:
-        fp = open_regular(weights)
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"the weights file of the model at {weights.parent} is missing: {weights}"
-        ) from None
-    except (IsADirectoryError, NotRegularFileError) as exc:
-        raise ValueError(str(exc)) from None
-    with fp:
-        size = os.fstat(fp.fileno()).st_size
-        if size != declared:
-            raise ValueError(
-                f"{weights} has {size} bytes, {SIDECAR} records {declared}: the file "
-                "is corrupt or was modified."
-            )
-        return read_limited(fp, declared, name=str(weights))
-
-
 def load_model(
     path, *, device="cpu", memory=None, n_jobs=None, backend="torch", threads=None
 ):
@@ -872,14 +847,7 @@ def load_model(
     state = est._get_state()
     expected = _state_tensors(state)
     weights = folder / WEIGHTS
-    blob = _read_weights(weights, sidecar["weights"]["bytes"], _weights_limit(expected))
-    digest = hashlib.sha256(blob).hexdigest()
-    recorded = sidecar["weights"]["sha256"]
-    if digest != recorded:
-        raise ValueError(
-            f"{weights} does not match {SIDECAR}: its SHA-256 is {digest}, the "
-            f"sidecar records {recorded}. The file is corrupt or was modified."
-        )
+    blob = _read_recorded(folder, sidecar["weights"], WEIGHTS, _weights_limit(expected))
     from safetensors.torch import load as safetensors_load
 
     try:
@@ -895,19 +863,18 @@ def load_model(
 def _read_recorded(folder, entry, name, limit):
     """A file of the model folder whose size and SHA-256 the sidecar records
     (``entry``, already type-checked), read only after its size matches."""
-    path = folder / entry.get("file", name)
+    path = folder / name
     declared = entry["bytes"]
     if declared > limit:
         raise ValueError(
-            f"the sidecar declares a {declared}-byte {path.name}, more than the "
-            f"{limit} a model may have"
+            f"the sidecar declares a {declared}-byte {name}, but this model's "
+            f"tensors take at most {limit} bytes"
         )
     try:
         fp = open_regular(path)
     except FileNotFoundError:
         raise FileNotFoundError(
-            f"the model at {folder} lists {path.name} in its {SIDECAR}, but the "
-            "file is missing"
+            f"the {path.name} file of the model at {folder} is missing: {path}"
         ) from None
     except (IsADirectoryError, NotRegularFileError) as exc:
         raise ValueError(str(exc)) from None
