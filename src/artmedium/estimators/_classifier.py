@@ -47,9 +47,11 @@ from artmedium.estimators._calibration import (
     check_temperature,
 )
 from artmedium.estimators._modules import (
+    BatchDataset,
     Standardize,
     TrainableNet,
     WeightedNeuralNetClassifier,
+    batch_loader,
     make_head,
 )
 from artmedium.recipes import DEFAULT_RECIPE, RECIPES
@@ -725,6 +727,9 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
             batch_size=self.batch_size,
             train_split=train_split,
             callbacks=self.callbacks,
+            dataset=BatchDataset,
+            iterator_train=batch_loader,
+            iterator_valid=batch_loader,
             iterator_train__shuffle=True,
             classes=np.arange(n_classes),
             device=self.device,

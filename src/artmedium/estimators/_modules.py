@@ -1,9 +1,65 @@
 """The torch modules skorch trains (the part of a network after its cached
 prefix), and the skorch nets that train them with per-sample weights."""
 
+import numpy as np
 import torch
 from skorch import NeuralNet, NeuralNetClassifier
+from skorch.dataset import Dataset
 from torch import nn
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+
+
+class BatchDataset(Dataset):
+    """skorch's Dataset that also takes a list of rows and returns the batch.
+
+    Indexing the tensors with the batch's rows at once replaces a ``__getitem__``
+    and a collate per sample (a third of a head's training time on cached
+    features). The batch is what the per-sample path collates: the same rows,
+    values and dtypes; anything else falls back to skorch's indexing.
+    """
+
+    def __getitem__(self, i):
+        if not isinstance(i, list):
+            return super().__getitem__(i)
+        rows = torch.as_tensor(i, dtype=torch.int64)
+        X, y = self.X, self.y
+        # index_select gathers rows several times faster than X[rows] on the CPU.
+        if isinstance(X, torch.Tensor):
+            Xi = X.index_select(0, rows)
+        elif isinstance(X, dict) and all(
+            isinstance(v, torch.Tensor) for v in X.values()
+        ):
+            Xi = {k: v.index_select(0, rows) for k, v in X.items()}
+        else:
+            return super().__getitem__(i)
+        if y is None:  # skorch's placeholder, one per row
+            yi = torch.zeros((len(i), 1))
+        elif isinstance(y, torch.Tensor):
+            yi = y.index_select(0, rows)
+        elif isinstance(y, np.ndarray) and y.dtype.kind in "biuf":
+            yi = torch.from_numpy(y[rows.numpy()])
+        else:
+            return super().__getitem__(i)
+        return Xi, yi
+
+
+def _as_is(batch):
+    return batch
+
+
+def batch_loader(dataset, batch_size, shuffle=False, **kwargs):
+    """skorch's ``iterator_train`` / ``iterator_valid``: a DataLoader whose
+    dataset gives whole batches (:class:`BatchDataset`, or a ``Subset`` of one).
+
+    The same batches as ``DataLoader(dataset, batch_size, shuffle)``: the same
+    ``BatchSampler`` over the same ``RandomSampler`` (so the same draws from
+    torch's global generator, seeded by ``random_state``) or
+    ``SequentialSampler``; only the fetching is one indexing per batch.
+    """
+    sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+    batches = BatchSampler(sampler, batch_size, drop_last=False)
+    kwargs.setdefault("collate_fn", _as_is)
+    return DataLoader(dataset, batch_size=None, sampler=batches, **kwargs)
 
 
 def _weighted_mean(losses, X, extra=None):
