@@ -495,3 +495,14 @@ def test_the_session_runs_in_the_threads_asked(saved, monkeypatch):
     options = load_onnx(saved).session.get_session_options()
     assert options.intra_op_num_threads == 1
     assert options.enable_cpu_mem_arena is False
+
+
+def test_info_says_what_runs_the_embedded_models():
+    from click.testing import CliRunner
+
+    from artmedium.cli import main
+
+    result = CliRunner().invoke(main, ["info"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("runs in: ONNX Runtime") == 2
+    assert "onnxruntime" in result.output

@@ -12,6 +12,7 @@ STACK = (
     "scikit-learn",
     "skorch",
     "safetensors",
+    "onnxruntime",
     "Pillow",
     "numpy",
 )

@@ -104,6 +104,7 @@ def info():
         if key == "default model" and summary is not None:
             click.echo(f"{'':<{width}}  classes: {'; '.join(summary['classes'])}")
             click.echo(f"{'':<{width}}  {answers_line(summary)}")
+            click.echo(f"{'':<{width}}  {backend_line('default')}")
             click.echo(f"{'':<{width}}  used by: artmedium predict --vocabulary poster")
         if key == "default tagger" and tagger is not None:
             click.echo(f"{'':<{width}}  tags: {'; '.join(tagger['tag_names'])}")
@@ -111,7 +112,20 @@ def info():
                 f"{'':<{width}}  answers: backs off to a broader tag when unsure; "
                 "status ok, uncertain or unknown"
             )
+            click.echo(f"{'':<{width}}  {backend_line('tags')}")
             click.echo(f"{'':<{width}}  used by: artmedium predict (the default)")
+
+
+def backend_line(name):
+    """What runs an embedded model's network in ``artmedium predict``."""
+    from artmedium.onnx import onnxruntime_available
+    from artmedium.persistence import model_info
+
+    if model_info(name).get("onnx") is None:
+        return "runs in: torch (no ONNX network)"
+    if not onnxruntime_available():
+        return "runs in: torch (onnxruntime is not installed)"
+    return "runs in: ONNX Runtime (model.onnx; --backend torch for torch)"
 
 
 def tagger_summary():
