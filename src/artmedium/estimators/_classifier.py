@@ -48,10 +48,10 @@ from artmedium.estimators._calibration import (
 )
 from artmedium.estimators._modules import (
     BatchDataset,
+    BatchLoader,
     Standardize,
     TrainableNet,
     WeightedNeuralNetClassifier,
-    batch_loader,
     make_head,
 )
 from artmedium.recipes import DEFAULT_RECIPE, RECIPES
@@ -717,6 +717,9 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
         return Bunch(labels=self.classes_[np.argmax(answers.proba, axis=1)], **answers)
 
     def _make_net(self, module, n_classes, weight=None, train_split=None):
+        # skorch's PrintLog formats its table every epoch, even when verbose=0
+        # prints nothing: leave it out then.
+        quiet = {} if self.verbose else {"callbacks__print_log": None}
         return WeightedNeuralNetClassifier(
             module,
             criterion=nn.CrossEntropyLoss,
@@ -728,12 +731,13 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
             train_split=train_split,
             callbacks=self.callbacks,
             dataset=BatchDataset,
-            iterator_train=batch_loader,
-            iterator_valid=batch_loader,
+            iterator_train=BatchLoader,
+            iterator_valid=BatchLoader,
             iterator_train__shuffle=True,
             classes=np.arange(n_classes),
             device=self.device,
             verbose=self.verbose,
+            **quiet,
             **self._optimizer_params(),
         )
 
