@@ -61,13 +61,19 @@ def cache_location(memory):
     )
 
 
-def _npy_size(shape, dtype):
-    """Bytes of the ``.npy`` file ``np.save`` writes for this shape and dtype."""
+def _npy_header(shape, dtype):
+    """The header ``np.save`` writes for an array of this shape and dtype."""
     buffer = io.BytesIO()
     header = {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape}
     np.lib.format.write_array_header_1_0(buffer, header)
+    return buffer.getvalue()
+
+
+def _npy_size(shape, dtype):
+    """Bytes of the ``.npy`` file ``np.save`` writes for this shape and dtype."""
     return (
-        buffer.tell() + int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+        len(_npy_header(shape, dtype))
+        + int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
     )
 
 
@@ -107,11 +113,16 @@ class FeatureCache:
         name = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
         return self.root / name[:2] / f"{name}.npy"
 
-    def _expected_size(self, shape, dtype):
+    def _expected(self, shape, dtype):
+        """(file size, header) of a valid entry of this shape and dtype."""
         spec = (tuple(int(s) for s in shape), np.dtype(dtype).str)
         if spec not in self._sizes:
-            self._sizes[spec] = _npy_size(*spec)
+            header = _npy_header(*spec)
+            self._sizes[spec] = (_npy_size(*spec), header)
         return self._sizes[spec]
+
+    def _expected_size(self, shape, dtype):
+        return self._expected(shape, dtype)[0]
 
     def get(self, key, shape, dtype):
         """The array stored under ``key``, or None when there is no valid one.
@@ -131,7 +142,7 @@ class FeatureCache:
             of exactly this shape and dtype, is ignored with a warning naming it.
         """
         path = self.path(key)
-        expected = self._expected_size(shape, dtype)
+        expected, header = self._expected(shape, dtype)
         try:
             fp = open_regular(path, follow_symlinks=False)
         except (FileNotFoundError, NotADirectoryError):
@@ -146,7 +157,16 @@ class FeatureCache:
                 return self._refuse(
                     path, f"{size} bytes where an entry has {expected} bytes"
                 )
-            data = fp.read(expected + 1)
+            data = bytearray(expected + 1)  # one more: a file that grew since
+            n_read = fp.readinto(data)
+        if n_read == expected and data.startswith(header):
+            # Byte for byte the header np.save writes for this shape and dtype
+            # (what put wrote), then exactly the data it describes: the array,
+            # without parsing the header again (np.load's literal_eval).
+            count = (expected - len(header)) // np.dtype(dtype).itemsize
+            array = np.frombuffer(data, dtype=dtype, count=count, offset=len(header))
+            return array.reshape(shape)
+        data = bytes(data[:n_read])
         try:
             array = np.load(io.BytesIO(data), allow_pickle=False)
         except Exception as exc:  # numpy raises several types on a bad header
