@@ -87,10 +87,16 @@ FIT_PARTS = (
     ("training epochs", "skorch/net.py", "fit_loop"),
 )
 # Inside skorch's training epochs.
+# A part may name several files and functions: skorch's DataLoader and notify,
+# or artmedium's BatchLoader and LeanStepsMixin.notify that replace them.
 LOOP_PARTS = (
-    ("  batches from DataLoader", "torch/utils/data/dataloader.py", "__next__"),
+    (
+        "  batches (loader)",
+        ("torch/utils/data/dataloader.py", "estimators/_modules.py"),
+        ("__next__", "__iter__"),
+    ),
     ("  train_step", "skorch/net.py", "train_step"),
-    ("  callbacks (notify)", "skorch/net.py", "notify"),
+    ("  callbacks (notify)", ("skorch/net.py", "estimators/_modules.py"), "notify"),
 )
 
 
@@ -135,11 +141,14 @@ def profile_call(func):
 
 
 def cumulative(stats, suffix, name):
-    """Cumulative seconds of the functions ``name`` defined in a file ``suffix``."""
+    """Cumulative seconds of the functions ``name`` defined in a file ``suffix``
+    (either may be a tuple: any of them)."""
+    suffixes = (suffix,) if isinstance(suffix, str) else tuple(suffix)
+    names = (name,) if isinstance(name, str) else tuple(name)
     return sum(
         row[3]
         for (filename, _, func), row in stats.stats.items()
-        if func == name and filename.replace(os.sep, "/").endswith(suffix)
+        if func in names and filename.replace(os.sep, "/").endswith(suffixes)
     )
 
 
