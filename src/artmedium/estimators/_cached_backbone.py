@@ -27,8 +27,7 @@ from artmedium.io import (
     image_digest,
     iter_images,
 )
-from artmedium.nets import get_backbone
-from artmedium.nets._registry import _REGISTRY
+from artmedium.nets import backbone_factory, get_backbone
 
 POOLED = None  # ``stop`` value meaning "the pooled feature vector"
 
@@ -82,7 +81,7 @@ def _build_network(name, weights, random_state):
     from :data:`_PRETRAINED` once one was built."""
     key = None
     if isinstance(weights, str) and weights in ("auto", "imagenet"):
-        key = (name, weights, _REGISTRY.get(name))
+        key = (name, weights, backbone_factory(name))
         template = _PRETRAINED.get(key)
         if template is not None:
             return copy.deepcopy(template)

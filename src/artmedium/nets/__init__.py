@@ -19,11 +19,17 @@ registered:
 # Imported for their side effect: each registers its backbone.
 from artmedium.nets import _efficientnet_lite, _resnet, _simple_cnn  # noqa: F401
 from artmedium.nets._base import Backbone, WeightsUnavailableError
-from artmedium.nets._registry import get_backbone, list_backbones, register_backbone
+from artmedium.nets._registry import (
+    backbone_factory,
+    get_backbone,
+    list_backbones,
+    register_backbone,
+)
 
 __all__ = [
     "Backbone",
     "WeightsUnavailableError",
+    "backbone_factory",
     "get_backbone",
     "list_backbones",
     "register_backbone",

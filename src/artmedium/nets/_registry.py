@@ -140,3 +140,19 @@ def get_backbone(name, *, weights=None):
     # instance carries, even for a factory reused under a second name.
     backbone.name = name
     return backbone
+
+
+def backbone_factory(name):
+    """The factory registered under ``name``, or None.
+
+    What a cache of built backbones keys on besides the name, so that a
+    factory registered again under the same name is never served an old
+    network.
+
+    Examples
+    --------
+    >>> from artmedium.nets import backbone_factory
+    >>> callable(backbone_factory("simple_cnn")), backbone_factory("no such net")
+    (True, None)
+    """
+    return _REGISTRY.get(name)
