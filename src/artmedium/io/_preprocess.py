@@ -438,17 +438,17 @@ default="bilinear"
         top = int(round((height - self.size) / 2.0))
         left = int(round((width - self.size) / 2.0))
         crop = pixels[top : top + self.size, left : left + self.size]
-        scaled = crop.astype(np.float32) * np.float32(1 / 255)
-        out = (scaled - self._mean) / self._std
-        return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32)
-
-    @property
-    def _mean(self):
-        return np.asarray(self.mean, dtype=np.float32)
-
-    @property
-    def _std(self):
-        return np.asarray(self.std, dtype=np.float32)
+        # (x / 255 - mean) / std as one multiply and one subtract per channel,
+        # written straight into the (3, size, size) result: a fifth of the
+        # time of scaling, normalising and transposing in turn (#17).
+        std = np.asarray(self.std, dtype=np.float64)
+        scale = (1.0 / (255.0 * std)).astype(np.float32)
+        offset = (np.asarray(self.mean, dtype=np.float64) / std).astype(np.float32)
+        out = np.empty((3, self.size, self.size), dtype=np.float32)
+        for k in range(3):
+            np.multiply(crop[:, :, k], scale[k], out=out[k], dtype=np.float32)
+            out[k] -= offset[k]
+        return out
 
     def batch_array(self, images):
         """Stack the evaluation transforms of images into one numpy batch.
