@@ -8,7 +8,8 @@ path of an ONNX model (:mod:`artmedium.onnx`) uses it and must start in well
 under a second, and importing scikit-learn alone takes over one.
 """
 
-from numbers import Integral
+import math
+from numbers import Integral, Real
 
 
 def check_count(value, name, *, minimum=1, allow_none=False):
@@ -61,3 +62,31 @@ def check_count(value, name, *, minimum=1, allow_none=False):
     if value < minimum:
         raise ValueError(f"{name} == {value}, must be >= {minimum}.")
     return int(value)
+
+
+def check_fraction(value, name, *, low_open, high_open):
+    """``value`` as a float in the interval from 0 to 1, ends open or closed as
+    told, with the messages of :func:`sklearn.utils.check_scalar` (what the
+    estimators' own checks say).
+
+    Examples
+    --------
+    >>> from artmedium._validation import check_fraction
+    >>> check_fraction(0.9, "confidence", low_open=True, high_open=True)
+    0.9
+    >>> check_fraction(1, "confidence", low_open=True, high_open=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: confidence == 1.0, must be in (0, 1).
+    """
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(
+            f"{name} must be an instance of float, not {type(value).__name__}."
+        )
+    value = float(value)
+    below = value <= 0 if low_open else value < 0
+    above = value >= 1 if high_open else value > 1
+    if not math.isfinite(value) or below or above:
+        low, high = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"{name} == {value}, must be in {low}0, 1{high}.")
+    return value

@@ -49,6 +49,7 @@ from artmedium._state import (
     labels_from_json,
     preprocessing_from_json,
 )
+from artmedium._validation import check_fraction
 
 __all__ = [
     "ONNX_OPSET",
@@ -664,21 +665,6 @@ def check_signature(session, size, n_classes=None, n_features=None):
     return shapes["logits"][1], shapes["features"][1]
 
 
-def _fraction(value, name, *, low_open, high_open):
-    """``value`` in the interval from 0 to 1 (scikit-learn's messages)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        raise TypeError(
-            f"{name} must be an instance of float, not {type(value).__name__}."
-        )
-    value = float(value)
-    below = value <= 0 if low_open else value < 0
-    above = value >= 1 if high_open else value > 1
-    if not np.isfinite(value) or below or above:
-        low, high = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"{name} == {value}, must be in {low}0, 1{high}.")
-    return value
-
-
 class OnnxClassifier(_OnnxModel):
     """A saved :class:`~artmedium.MediumClassifier` run by ONNX Runtime.
 
@@ -755,7 +741,9 @@ class OnnxClassifier(_OnnxModel):
         """Conformal prediction sets, as :meth:`MediumClassifier.predict_set
         <artmedium.MediumClassifier.predict_set>`."""
         self._check_calibrated()
-        confidence = _fraction(confidence, "confidence", low_open=True, high_open=True)
+        confidence = check_fraction(
+            confidence, "confidence", low_open=True, high_open=True
+        )
         cal = self.calibration_
         return cal.sets(cal.proba(self._features_and_logits(X)[1]), confidence)
 
@@ -780,12 +768,14 @@ class OnnxClassifier(_OnnxModel):
         ['unknown']
         """
         self._check_calibrated()
-        confidence = _fraction(confidence, "confidence", low_open=True, high_open=True)
+        confidence = check_fraction(
+            confidence, "confidence", low_open=True, high_open=True
+        )
         if accept_accuracy is not None:
-            accept_accuracy = _fraction(
+            accept_accuracy = check_fraction(
                 accept_accuracy, "accept_accuracy", low_open=True, high_open=False
             )
-        unknown_rate = _fraction(
+        unknown_rate = check_fraction(
             unknown_rate, "unknown_rate", low_open=False, high_open=True
         )
         features, logits = self._features_and_logits(X)
@@ -946,9 +936,11 @@ class OnnxTagger(_OnnxModel):
                 "assess needs calibrated probabilities: fit with calibration_size, "
                 "save with onnx=True and load again"
             )
-        confidence = _fraction(confidence, "confidence", low_open=True, high_open=True)
+        confidence = check_fraction(
+            confidence, "confidence", low_open=True, high_open=True
+        )
         if unknown_rate is not None:
-            unknown_rate = _fraction(
+            unknown_rate = check_fraction(
                 unknown_rate, "unknown_rate", low_open=True, high_open=True
             )
         inner = self.classifier_.assess(
