@@ -169,3 +169,36 @@ PRINTS_AND_PAINTINGS = (
     "Oil paint on canvas",
     "Oil paint on board",
 )
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A ``distributed.LocalCluster`` of 2 worker processes on loopback only.
+
+    Shared by the whole session (starting one costs about a second, and its
+    workers keep the models they load). Tests that kill or restart a worker
+    must start their own cluster instead. Workers run one thread each and
+    ``OMP_NUM_THREADS=1`` so that two workers fit the 2-core CI machine.
+    """
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        env={"OMP_NUM_THREADS": "1"},
+    )
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def dask_client(dask_cluster):
+    """A ``distributed.Client`` of :func:`dask_cluster`, closed after the test."""
+    import distributed
+
+    with distributed.Client(dask_cluster, set_as_default=True) as client:
+        yield client
