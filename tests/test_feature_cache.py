@@ -232,3 +232,34 @@ def test_output_shapes_are_those_of_a_forward_pass(tmp_path):
             shape = backbone.output_shape(stop, views)
             out, _ = backbone.activations(images, stop=stop, views=views)
             assert tuple(out.shape[1:]) == shape
+
+
+def test_one_view_is_read_from_a_two_view_entry_without_a_forward(tmp_path):
+    # A frozen fit with flips caches both views of its images; scoring the same
+    # images (a grid search's other folds, predict) reads their first view
+    # instead of running the network again, and gets what a forward gives.
+    from artmedium.estimators._cached_backbone import CachedBackbone
+
+    images = [np.full((20, 20, 3), v, np.uint8) for v in (0, 90, 200)]
+    images[1][:, :10] = 30  # not symmetric: the flip differs
+    backbone = CachedBackbone(
+        "simple_cnn", None, image_size=32, memory=tmp_path, random_state=0
+    )
+    both, _ = backbone.activations(images, views=2)
+    entries = sorted(tmp_path.rglob("*.npy"))
+    assert len(entries) == len(images)
+    plain = CachedBackbone("simple_cnn", None, image_size=32, random_state=0)
+    expected, _ = plain.activations(images, views=1)
+    calls = []
+    backbone.network.register_forward_hook(lambda *args: calls.append(1))
+    one, _ = backbone.activations(images, views=1)
+    assert not calls
+    assert sorted(tmp_path.rglob("*.npy")) == entries  # nothing new written
+    np.testing.assert_array_equal(one.numpy(), both[:, 0].numpy())
+    np.testing.assert_allclose(one.numpy(), expected.numpy(), atol=1e-5)
+    assert not np.allclose(both[:, 0].numpy(), both[:, 1].numpy())
+    # An image without a two-view entry still runs the network (and is cached).
+    extra = np.full((20, 20, 3), 60, np.uint8)
+    backbone.activations([*images, extra], views=1)
+    assert calls
+    assert len(list(tmp_path.rglob("*.npy"))) == len(images) + 1

@@ -269,6 +269,13 @@ class CachedBackbone:
             out = torch.stack([out[:n], out[n:]], dim=1)
         return out
 
+    def _cache_tag(self, stop, views, dtype):
+        """What a cache key holds besides the image's digest."""
+        tag = f"{self.fingerprint}|stop={stop}|views={views}|{dtype}"
+        if stop is POOLED and self.network.pooling != "avg":
+            tag += f"|pooling={self.network.pooling}"
+        return tag
+
     def activations(self, sources, *, stop=POOLED, views=1, dtype=torch.float32):
         """Run ``sources`` through the network into one tensor, up to ``stop``.
 
@@ -294,21 +301,26 @@ class CachedBackbone:
         n = len(sources)
         results = [None] * n
         errors = {}
-        tag = f"{self.fingerprint}|stop={stop}|views={views}|{dtype}"
-        if stop is POOLED and self.network.pooling != "avg":
-            tag += f"|pooling={self.network.pooling}"
+        tag = self._cache_tag(stop, views, dtype)
         keys = [None] * n
         cache = self.cache
         if cache is not None:
             shape = self.output_shape(stop, views)
             np_dtype = torch.empty((), dtype=dtype).numpy().dtype
+            # A fit with flips cached both views of its images; the first is the
+            # one view asked for here (scoring a fold, predicting): no forward.
+            both_tag = self._cache_tag(stop, 2, dtype) if views == 1 else None
             for i, src in enumerate(sources):
                 try:
-                    keys[i] = f"{image_digest(src)}|{tag}"
+                    digest = image_digest(src)
                 except ImageReadError as exc:
                     errors[i] = exc
                     continue
+                keys[i] = f"{digest}|{tag}"
                 hit = cache.get(keys[i], shape, np_dtype)
+                if hit is None and both_tag is not None:
+                    both = cache.get(f"{digest}|{both_tag}", (2, *shape), np_dtype)
+                    hit = None if both is None else both[0]
                 if hit is not None:
                     results[i] = torch.from_numpy(hit)
         todo = [i for i in range(n) if results[i] is None and i not in errors]
