@@ -108,6 +108,29 @@ def test_batches_stream_at_most_batch_size_images(clf, files):
     assert sizes == [2, 2, 1]
 
 
+def test_batches_are_positional_whatever_is_unreadable(clf, files, monkeypatch):
+    """Batch k is inputs 2k and 2k+1: an unreadable file empties its place and
+    moves no image into another batch (#18: a Dask partition starting at a
+    multiple of batch_size is batched as in the whole run)."""
+    paths, broken = files
+    inputs = [broken, *paths[:3], ImageInput("*.gif", "no match"), paths[3]]
+    forwards = []
+    real = BatchPredictor.predict_images
+
+    def counted(self, names, images):
+        forwards.append(list(names))
+        return real(self, names, images)
+
+    monkeypatch.setattr(BatchPredictor, "predict_images", counted)
+    batches = list(BatchPredictor(clf).predict_batches(inputs, batch_size=2))
+    assert [[r["path"] for r in b] for b in batches] == [
+        [broken, paths[0]],
+        [paths[1], paths[2]],
+        ["*.gif", paths[3]],
+    ]
+    assert forwards == [[paths[0]], [paths[1], paths[2]], [paths[3]]]
+
+
 def test_a_saved_model_folder_predicts_like_the_estimator(clf, files, tmp_path):
     paths, _ = files
     folder = save_model(clf, tmp_path / "model")

@@ -298,7 +298,8 @@ def _check_fraction(value, name, *, low_open, high_open):
 
 
 def _batches(inputs, *, batch_size, workers, min_size, max_pixels, transform=None):
-    """``entries`` per batch: ``(path, image or error text)`` in input order."""
+    """``entries`` per batch: ``(path, image or error text)`` in input order,
+    ``batch_size`` inputs each (the last fewer), readable or not."""
     readable = [i for i, item in enumerate(inputs) if item.error is None]
     stream = iter_images(
         (inputs[i].path for i in readable),
@@ -311,7 +312,7 @@ def _batches(inputs, *, batch_size, workers, min_size, max_pixels, transform=Non
         max_pixels=max_pixels,
         transform=transform,
     )
-    entries, n_images, next_input = [], 0, 0
+    entries, next_input = [], 0
     for j, item in stream:
         position = readable[j]
         # Inputs that matched nothing keep their place among the others.
@@ -323,15 +324,18 @@ def _batches(inputs, *, batch_size, workers, min_size, max_pixels, transform=Non
             entries.append((inputs[position].path, item.reason))
         else:
             entries.append((inputs[position].path, item))
-            n_images += 1
-        # Unreadable files weigh nothing, but a long run of them still streams.
-        if n_images >= batch_size or len(entries) >= 8 * batch_size:
-            yield entries
-            entries, n_images = [], 0
+        # Batch k is always inputs k * batch_size onwards, whichever of them
+        # are unreadable: an image's batch neighbours, and so the last bits of
+        # its results (BLAS sums depend on the batch), never depend on files
+        # elsewhere, and a part of the inputs starting at a multiple of
+        # batch_size (a Dask partition) is batched as in the whole run.
+        while len(entries) >= batch_size:
+            yield entries[:batch_size]
+            entries = entries[batch_size:]
     for rest in inputs[next_input:]:
         entries.append((rest.path, rest.error))
-    if entries:
-        yield entries
+    for start in range(0, len(entries), batch_size):
+        yield entries[start : start + batch_size]
 
 
 # A tagger's answer is ok when every claim reaches --confidence: no accuracy
@@ -583,7 +587,10 @@ class BatchPredictor:
         inputs : iterable of str, os.PathLike or ImageInput
             The image files, e.g. from :func:`collect_inputs`.
         batch_size : int, default=32
-            Images per forward pass, and per yielded list.
+            Inputs per yielded list, and per forward pass (of those that
+            could be read). Batches are positional: the k-th is always
+            inputs ``k * batch_size`` onwards, so an unreadable file never
+            moves another image into a different batch.
         workers : int, default=2
             Image decoding threads.
         on_error : {"skip", "fail"}, default="skip"
@@ -820,7 +827,7 @@ def predict_files(
         known media) that would be marked ``"unknown"`` (a tagger: 0 marks
         nothing unknown and reports no novelty).
     batch_size : int, default=32
-        Images per forward pass.
+        Inputs per forward pass (the unreadable ones leave their place empty).
     workers : int, default=2
         Image decoding threads.
     on_error : {"skip", "fail"}, default="skip"
