@@ -220,6 +220,98 @@ def make_writer(
     raise ValueError(f"unknown output format {fmt!r}; expected one of {FORMATS}")
 
 
+def result_columns(top_k, tag_names, *, with_status=False):
+    """The flat columns of a result row, in order, each with its kind.
+
+    What ``artmedium predict --format csv`` writes and
+    :func:`artmedium.dask.predict` returns: ``path``, ``medium``,
+    ``probability``; with ``with_status`` (a calibrated model) ``status``,
+    ``candidates`` and ``novelty``; ``top1``, ``top1_probability`` ...
+    ``top<k>``, ``top<k>_probability``; ``tags``, ``aat_ids``, one
+    ``tag:<name>`` per reported tag, and ``error``.
+
+    Parameters
+    ----------
+    top_k : int
+        Media per row.
+    tag_names : list of str
+        The tags reported.
+    with_status : bool, default=False
+        The rows have ``status``, ``candidates`` and ``novelty``.
+
+    Returns
+    -------
+    list of (str, str)
+        ``(name, kind)``, kind ``"text"`` or ``"number"``.
+
+    Examples
+    --------
+    >>> [name for name, _ in result_columns(1, ["paper"])]
+    ['path', 'medium', 'probability', 'top1', 'top1_probability', 'tags', \
+'aat_ids', 'tag:paper', 'error']
+    """
+    columns = [("path", "text"), ("medium", "text"), ("probability", "number")]
+    if with_status:
+        columns += [("status", "text"), ("candidates", "text"), ("novelty", "number")]
+    for r in range(1, top_k + 1):
+        columns += [(f"top{r}", "text"), (f"top{r}_probability", "number")]
+    columns += [("tags", "text"), ("aat_ids", "text")]
+    columns += [(f"tag:{t}", "number") for t in tag_names]
+    columns.append(("error", "text"))
+    return columns
+
+
+def flat_result(row, top_k, tag_names, *, with_status=False):
+    """A result dict as the values of :func:`result_columns`, in their order.
+
+    Lists become text as in the csv: ``candidates`` and ``tags`` joined by
+    ``;``, ``aat_ids`` as ``tag=id`` pairs joined by ``;``. A value the row
+    lacks (an error row's medium, probability, alternatives and tag
+    probabilities) is None. Nothing is escaped or rounded: media are as the
+    model names them, numbers as computed.
+
+    Parameters
+    ----------
+    row : dict
+        A result of :class:`~artmedium.inference.BatchPredictor`.
+    top_k, tag_names, with_status
+        As for :func:`result_columns`.
+
+    Returns
+    -------
+    list
+
+    Examples
+    --------
+    >>> row = {"path": "a.jpg", "medium": "Etching on paper", "probability": 0.9,
+    ...        "top_k": [{"medium": "Etching on paper", "probability": 0.9}],
+    ...        "tags": ["etching", "paper"], "aat_ids": {"etching": 300053241},
+    ...        "tag_probabilities": {"paper": 0.99}, "error": ""}
+    >>> flat_result(row, 2, ["paper"])
+    ['a.jpg', 'Etching on paper', 0.9, 'Etching on paper', 0.9, None, None, \
+'etching;paper', 'etching=300053241', 0.99, '']
+    """
+    values = [row["path"], row["medium"], row["probability"]]
+    if with_status:
+        values += [
+            row.get("status"),
+            ";".join(map(str, row.get("candidates") or [])),
+            row.get("novelty"),
+        ]
+    alternatives = row["top_k"]
+    for r in range(top_k):
+        if r < len(alternatives):
+            values += [alternatives[r]["medium"], alternatives[r]["probability"]]
+        else:
+            values += [None, None]
+    values.append(";".join(row["tags"]))
+    aat_ids = row.get("aat_ids") or {}
+    values.append(";".join(f"{t}={i}" for t, i in aat_ids.items()))
+    values += [row["tag_probabilities"].get(t) for t in tag_names]
+    values.append(row["error"])
+    return values
+
+
 def _fmt(value, digits):
     return "" if value is None else f"{value:.{digits}f}"
 
@@ -258,40 +350,24 @@ class CsvWriter:
         self.stream = stream
 
     def start(self):
-        header = ["path", "medium", "probability"]
-        if self.with_status:
-            header += ["status", "candidates", "novelty"]
-        for r in range(1, self.k + 1):
-            header += [f"top{r}", f"top{r}_probability"]
-        header += ["tags", "aat_ids", *(f"tag:{t}" for t in self.tag_names), "error"]
-        self.writer.writerow([text_cell(h) for h in header])
+        self.columns = result_columns(
+            self.k, self.tag_names, with_status=self.with_status
+        )
+        self.writer.writerow([text_cell(name) for name, _ in self.columns])
 
     def write(self, rows):
         for row in rows:
-            line = [
-                text_cell(row["path"]),
-                "" if row["medium"] is None else text_cell(str(row["medium"])),
-                _fmt(row["probability"], 6),
-            ]
-            if self.with_status:
-                status = row.get("status")
-                line += [
-                    "" if status is None else text_cell(str(status)),
-                    text_cell(";".join(map(str, row.get("candidates") or []))),
-                    _fmt(_not_negative(row.get("novelty")), 6),
+            values = flat_result(
+                row, self.k, self.tag_names, with_status=self.with_status
+            )
+            self.writer.writerow(
+                [
+                    ("" if value is None else text_cell(str(value)))
+                    if kind == "text"
+                    else _fmt(_not_negative(value), 6)
+                    for (_, kind), value in zip(self.columns, values)
                 ]
-            for r in range(self.k):
-                if r < len(row["top_k"]):
-                    alt = row["top_k"][r]
-                    line += [text_cell(str(alt["medium"])), _fmt(alt["probability"], 6)]
-                else:
-                    line += ["", ""]
-            line.append(text_cell(";".join(row["tags"])))
-            aat_ids = row.get("aat_ids") or {}
-            line.append(text_cell(";".join(f"{t}={i}" for t, i in aat_ids.items())))
-            line += [_fmt(row["tag_probabilities"].get(t), 6) for t in self.tag_names]
-            line.append(text_cell(row["error"]))
-            self.writer.writerow(line)
+            )
 
     def finish(self):
         pass

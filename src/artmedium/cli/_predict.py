@@ -1,5 +1,6 @@
 """``artmedium predict``: the medium of image files, streamed as rows."""
 
+import collections
 import contextlib
 import os
 import shutil
@@ -119,8 +120,8 @@ def _is_terminal(stream):
         return False
 
 
-def _write_predictions(predictor, inputs, writer, output, *, quiet, **options):
-    """Stream the predictions of ``inputs`` through ``writer``.
+def _write_predictions(batches, n_inputs, writer, output, *, quiet, batch_size):
+    """Stream the lists of rows of ``batches`` (a generator) through ``writer``.
 
     Returns the number of error rows and, with ``on_error="fail"``, the error
     that stopped the run (None otherwise).
@@ -129,9 +130,9 @@ def _write_predictions(predictor, inputs, writer, output, *, quiet, **options):
     from artmedium.io import ImageReadError
 
     bar = Progress(
-        len(inputs),
+        n_inputs,
         label="predicting",
-        enabled=not quiet and len(inputs) > options["batch_size"],
+        enabled=not quiet and n_inputs > batch_size,
     )
     n_failed = 0
     fail_error = None
@@ -139,7 +140,6 @@ def _write_predictions(predictor, inputs, writer, output, *, quiet, **options):
         with _writing(output):
             writer.start()
         bar.update(0)
-        batches = predictor.predict_batches(inputs, **options)
         with contextlib.closing(batches):
             try:
                 for rows in batches:
@@ -166,6 +166,107 @@ def _write_predictions(predictor, inputs, writer, output, *, quiet, **options):
     finally:
         bar.close()
     return n_failed, fail_error
+
+
+DASK_EXTRA = 'pip install "artmedium[dask]"'
+
+
+def _parse_scheduler(value, partition_size):
+    """``--scheduler``: None, ``("local", n_workers)`` or ``("address", text)``;
+    a usage error for a bad value, before any work starts."""
+    if value is None:
+        if partition_size is not None:
+            raise click.UsageError("--partition-size applies with --scheduler")
+        return None
+    if value == "local" or value.startswith("local:"):
+        count = value.partition(":")[2] if ":" in value else str(os.cpu_count() or 1)
+        if not count.isdigit() or int(count) < 1:
+            raise click.UsageError(
+                f"--scheduler {shown(value)}: local:N needs a number of workers "
+                "N >= 1 (local alone: one per CPU)"
+            )
+        return ("local", int(count))
+    if not value.strip():
+        raise click.UsageError("--scheduler needs an address, or local[:N]")
+    return ("address", value)
+
+
+@contextlib.contextmanager
+def _dask_client(cluster):
+    """A ``distributed.Client`` of ``cluster``, closed (with a local cluster)
+    when the block ends."""
+    try:
+        import logging
+
+        import distributed
+
+        import artmedium.dask  # noqa: F401 - says what is missing, if anything
+    except ImportError as exc:
+        raise click.ClickException(
+            f"--scheduler needs dask and distributed: {DASK_EXTRA} ({exc})"
+        ) from None
+    kind, where = cluster
+    if kind == "local":
+        with (
+            distributed.LocalCluster(
+                n_workers=where,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                # No dashboard, and the scheduler's HTTP endpoint on a free
+                # loopback port (the default, 8787, may be taken).
+                dashboard_address=None,
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                silence_logs=logging.ERROR,
+            ) as local,
+            distributed.Client(local, set_as_default=False) as client,
+        ):
+            yield client
+        return
+    try:
+        client = distributed.Client(where, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise click.ClickException(
+            f"cannot reach the Dask scheduler at {shown(where)}: {shown(str(exc))}"
+        ) from None
+    with client:
+        yield client
+
+
+def _cluster_batches(cluster, model, paths, *, on_error, **options):
+    """The rows of ``paths`` from a Dask cluster, a partition at a time, in
+    order: a few partitions per worker thread are in flight at once, so
+    memory stays bounded whatever the number of images."""
+    import itertools
+
+    from artmedium.io import ImageReadError
+
+    with _dask_client(cluster) as client:
+        import artmedium.dask
+
+        bag = artmedium.dask.predict(model, paths, as_frame=False, **options)
+        parts = iter(bag.to_delayed())
+        window = 2 * max(1, sum(client.nthreads().values()))
+        pending = collections.deque(
+            client.compute(part) for part in itertools.islice(parts, window)
+        )
+        try:
+            while pending:
+                rows = pending.popleft().result()
+                part = next(parts, None)
+                if part is not None:
+                    pending.append(client.compute(part))
+                if on_error == "fail":
+                    # As without --scheduler: stop at the first file that
+                    # cannot be read (not at one the model fails on).
+                    for i, row in enumerate(rows):
+                        error = row["error"]
+                        if error and not error.startswith("cannot predict: "):
+                            yield rows[:i]
+                            raise ImageReadError(row["path"], error)
+                yield rows
+        finally:
+            client.cancel(list(pending))
 
 
 @click.command()
@@ -291,6 +392,22 @@ def _write_predictions(predictor, inputs, writer, output, *, quiet, **options):
     help="Compute threads of the network [default: OMP_NUM_THREADS, else the "
     "CPUs this process may use].",
 )
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS|local[:N]",
+    help='Run on a Dask cluster (pip install "artmedium[dask]"): the address '
+    "of its scheduler (tcp://host:8786), or local for a cluster of N worker "
+    "processes of one thread each on this machine [default N: the CPUs]. The "
+    "same output, in the same order, streamed as the partitions finish.",
+)
+@click.option(
+    "--partition-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --scheduler: images per task [default: twice --batch-size; a "
+    "multiple of it keeps every number identical to a run without --scheduler].",
+)
 @quiet_option
 def predict(
     paths,
@@ -311,6 +428,8 @@ def predict(
     max_pixels,
     backend,
     threads,
+    scheduler,
+    partition_size,
     quiet,
 ):
     """Predict the medium, its probability and the media tags of images.
@@ -380,6 +499,19 @@ def predict(
     same answers (probabilities within about 1e-4). --threads sets the
     compute threads; --workers the image decoding threads.
 
+    --scheduler runs the prediction on a Dask cluster (pip install
+    "artmedium[dask]"): the address of a running scheduler, or local[:N] to
+    start N worker processes of one thread each on this machine for the run
+    (on 127.0.0.1 only, no dashboard). Only the model's name travels: each
+    worker loads the model once and keeps it, so a --model folder must be
+    readable at the same path on every worker. The files are cut into tasks
+    of --partition-size; rows come back in input order as the tasks finish,
+    a few tasks per worker thread at a time, and the output and exit status
+    are those of a run without --scheduler. A worker lost midway has its
+    tasks run again. --threads is then the compute threads of each worker
+    process [default: its Dask threads], --workers the decoding threads of
+    each task.
+
     The table is for reading: on a terminal it fits the window, shortening
     long paths from the left and leaving out the tags, candidates and
     alternatives when they do not fit (never the status); elsewhere (a pipe,
@@ -420,6 +552,8 @@ def predict(
       artmedium predict scan.tif --model my_model --no-tags
       artmedium predict scans/ --vocabulary poster --accept-accuracy 0.95
       artmedium predict scans/ --backend torch --threads 2
+      artmedium predict -r scans/ --format csv -o media.csv --scheduler local:4
+      artmedium predict -r /shared/scans/ --scheduler tcp://10.0.0.5:8786
     """
     from artmedium._writers import make_writer
     from artmedium.inference import IMAGE_EXTENSIONS, BatchPredictor
@@ -431,6 +565,7 @@ def predict(
             "vocabulary: pass one or the other"
         )
     vocabulary = vocabulary or "tate"
+    cluster = _parse_scheduler(scheduler, partition_size)
     inputs = collect_or_exit(paths, recursive=recursive)
     if not inputs:
         raise click.ClickException(
@@ -484,16 +619,36 @@ def predict(
                     width=width,
                     with_status=predictor.calibrated,
                 )
+                run = {"batch_size": batch_size, "workers": workers}
+                run["max_pixels"] = max_pixels
+                if cluster is None:
+                    batches = predictor.predict_batches(
+                        inputs, on_error=on_error, **run
+                    )
+                else:
+                    batches = _cluster_batches(
+                        cluster,
+                        # Only the name travels: each worker loads it once.
+                        model or ("tags" if tate else "default"),
+                        [item.path for item in inputs],
+                        on_error=on_error,
+                        top_k=top_k,
+                        tags=tags,
+                        confidence=confidence,
+                        accept_accuracy=accept_accuracy,
+                        unknown_rate=unknown_rate,
+                        partition_size=partition_size,
+                        backend=backend,
+                        threads=threads,
+                        **run,
+                    )
                 n_failed, fail_error = _write_predictions(
-                    predictor,
-                    inputs,
+                    batches,
+                    len(inputs),
                     writer,
                     output,
                     quiet=quiet,
                     batch_size=batch_size,
-                    workers=workers,
-                    on_error=on_error,
-                    max_pixels=max_pixels,
                 )
                 if fail_error is not None:
                     # --on-error fail: an output file is all or nothing.
