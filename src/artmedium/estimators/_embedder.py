@@ -234,10 +234,36 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 )
             Xf = validate_data(self, inp.data, reset=False, dtype=np.float32)
             return self._embed_rows(Xf)
-        self.backbone_.configure(memory=self.memory, n_jobs=self.n_jobs)
-        out, errors = self.backbone_.activations(inp.data, stop=POOLED)
+        features, errors = self._transform_images(inp.data)
         raise_read_errors(errors)
-        return features_to_numpy(out)
+        return features
+
+    def _transform_images(self, sources):
+        """Features of image ``sources``, and why those that cannot be read cannot.
+
+        What :meth:`transform` raises on, returned instead: batch jobs
+        (:func:`artmedium.dask.embed`) keep the other images' rows.
+
+        Parameters
+        ----------
+        sources : list
+            Image sources accepted by :func:`artmedium.io.read_image`.
+
+        Returns
+        -------
+        features : ndarray of shape (len(sources), n_features_out_), float32
+            The rows of unreadable images are NaN (zeros would pass for features).
+        errors : dict
+            Index -> :class:`~artmedium.io.ImageReadError`.
+        """
+        self.backbone_.configure(memory=self.memory, n_jobs=self.n_jobs)
+        out, errors = self.backbone_.activations(sources, stop=POOLED)
+        if out is None:  # nothing could be read
+            shape = (len(sources), self.n_features_out_)
+            return np.full(shape, np.nan, dtype=np.float32), errors
+        features = features_to_numpy(out)
+        features[sorted(errors)] = np.nan
+        return features, errors
 
     def _embed_rows(self, Xf):
         runner = self.backbone_
