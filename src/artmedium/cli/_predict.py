@@ -252,7 +252,15 @@ def _cluster_batches(cluster, model, paths, *, on_error, **options):
         )
         try:
             while pending:
-                rows = pending.popleft().result()
+                try:
+                    rows = pending.popleft().result()
+                except Exception as exc:
+                    # A task cannot fail on an image (each gets a row): the
+                    # model did not load on a worker, a task killed its
+                    # workers, the scheduler went away.
+                    raise RuntimeError(
+                        f"the Dask cluster failed: {type(exc).__name__}: {exc}"
+                    ) from exc
                 part = next(parts, None)
                 if part is not None:
                     pending.append(client.compute(part))

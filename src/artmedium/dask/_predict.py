@@ -80,8 +80,8 @@ _LOADS = collections.Counter()
 
 
 def _cache_info():
-    """What this process loaded: ``{"loads": {folder: times}, "models": n}``
-    (run it on the workers with ``client.run``)."""
+    """What this process loaded: ``{"loads": {"folder|backend|threads":
+    times}, "models": n}`` (run it on the workers with ``client.run``)."""
     with _CACHE_LOCK:
         return {"loads": dict(_LOADS), "models": len(_MODELS)}
 
@@ -131,7 +131,7 @@ def _folder(name):
 def _load(name, info, backend, threads):
     from artmedium.persistence import load_model
 
-    _LOADS[str(_folder(name))] += 1
+    _LOADS[f"{os.path.realpath(_folder(name))}|{backend}|{threads}"] += 1
     if backend == "onnx":
         return load_model(name, backend="onnx", threads=threads)
     if threads is not None:
@@ -332,7 +332,7 @@ def _check_paths(paths):
         )
     checked = []
     for i, item in enumerate(paths):
-        if not isinstance(item, str | os.PathLike):
+        if not isinstance(item, str | bytes | os.PathLike):
             raise TypeError(
                 f"paths[{i}] must be a str or os.PathLike, got "
                 f"{type(item).__name__} {item!r:.50}"
