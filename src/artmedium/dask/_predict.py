@@ -32,6 +32,8 @@ _MISSING = (
     'pip install "artmedium[dask]"'
 )
 
+__all__ = ["predict"]
+
 try:
     import dask
     import dask.bag as db
@@ -55,8 +57,6 @@ def _loaded(name):
     dask Series or a pandas object cannot exist unless its module is loaded."""
     return sys.modules.get(name)
 
-
-__all__ = ["predict"]
 
 _BACKENDS = ("auto", "onnx", "torch")
 
@@ -128,7 +128,7 @@ def _folder(name):
     return Path(name)
 
 
-def _load(name, info, backend, threads):
+def _load(name, backend, threads):
     from artmedium.persistence import load_model
 
     _LOADS[f"{os.path.realpath(_folder(name))}|{backend}|{threads}"] += 1
@@ -169,7 +169,7 @@ def _saved_predictor(spec, options):
     with _CACHE_LOCK:
         entry = _MODELS.get(key)
         if entry is None:
-            entry = {"model": _load(spec.name, info, backend, threads), "by": {}}
+            entry = {"model": _load(spec.name, backend, threads), "by": {}}
             _MODELS[key] = entry
             while len(_MODELS) > _MAX_MODELS:
                 _MODELS.popitem(last=False)
