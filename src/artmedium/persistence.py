@@ -51,6 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from artmedium._files import NotRegularFileError, open_regular, read_limited
+from artmedium._seeded import seeded
 from artmedium._show_versions import versions
 from artmedium._state import (
     ARRAY_DTYPES,
@@ -828,13 +829,13 @@ def load_model(
             "threads applies to backend='onnx'; torch's threads are set for the "
             "whole process with torch.set_num_threads"
         )
-    import torch
 
     sidecar = model_info(path)
     folder = _resolve(path)
     try:
-        # Building the skeleton initialises modules: keep the caller's RNG as it was.
-        with torch.random.fork_rng(devices=[]):
+        # Building the skeleton initialises modules: keep the caller's RNG as it
+        # was, and keep off it while another thread's fit uses it.
+        with seeded():
             est = _rebuild(sidecar, device)
     except ValueError as exc:
         raise ValueError(f"{folder / SIDECAR}: {exc}") from None

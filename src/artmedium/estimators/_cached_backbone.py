@@ -19,6 +19,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
+from artmedium._seeded import seeded
 from artmedium.estimators._feature_cache import FeatureCache, cache_location
 from artmedium.io import (
     PREPROCESS_VERSION,
@@ -87,8 +88,7 @@ def _build_network(name, weights, random_state):
             return copy.deepcopy(template)
     if random_state is not None:
         # A randomly initialised backbone must be reproducible too.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(random_state)
+        with seeded(random_state):
             network = get_backbone(name, weights=weights)
     else:
         network = get_backbone(name, weights=weights)

@@ -26,6 +26,7 @@ from torch import nn
 
 from artmedium._class_tags import class_tag_names
 from artmedium._inputs import FEATURES, check_labels, parse_X, raise_read_errors
+from artmedium._seeded import seeded
 from artmedium._state import (
     MAX_FEATURES,
     State,
@@ -440,8 +441,9 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
             if sample_weight is not None:
                 sample_weight = sample_weight[fit_rows]
 
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self._seed)
+        # seeded: fits in other threads of this process (a dask worker's, joblib's
+        # threading backend) take turns on torch's one global generator.
+        with seeded(self._seed):
             Xt, mode = self._encode(X, reset=True)
             module = self._build_module(Xt, len(classes), sample_weight=sample_weight)
             weight = self._loss_weights(y_enc, classes, sample_weight)
@@ -850,8 +852,7 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
             mode = FEATURES
         else:
             prep = preprocessing_from_json(prep, f"{where}.preprocessing")
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(est._seed)
+            with seeded(est._seed):
                 est.backbone_ = cached_backbone(est, weights=None, seed=est._seed)
             est.backbone_.preprocessing = prep
             start = check_int(
@@ -960,7 +961,10 @@ class MediumClassifier(ClassifierMixin, BaseEstimator):
     def _logits(self, X):
         check_is_fitted(self)
         Xt, _ = self._encode(X, reset=False)
-        with torch.inference_mode():
+        # The batch loader draws a seed from torch's global generator, as
+        # DataLoader does: in a seeded block, so that a fit in another thread
+        # of this process (a dask worker's) keeps its random numbers.
+        with seeded(), torch.inference_mode():
             return self.net_.forward(Xt, training=False).float().cpu().numpy()
 
     def decision_function(self, X):

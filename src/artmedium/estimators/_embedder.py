@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from artmedium._inputs import FEATURES, parse_X, raise_read_errors
+from artmedium._seeded import seeded
 from artmedium._state import (
     MAX_FEATURES,
     State,
@@ -211,7 +212,7 @@ class ImageEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         )
         if n_features_in is not None:
             emb.n_features_in_ = n_features_in
-        with torch.random.fork_rng(devices=[]):
+        with seeded():
             emb.backbone_ = cached_backbone(emb, weights=None, seed=0)
         emb.backbone_.preprocessing = prep
         emb._set_width()

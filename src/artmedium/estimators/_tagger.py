@@ -24,6 +24,7 @@ from artmedium._honest import (
     tagger_answers,
 )
 from artmedium._inputs import FEATURES, as_tag_matrix, parse_X
+from artmedium._seeded import seeded
 from artmedium._state import (
     MAX_FEATURES,
     MAX_LABELS,
@@ -65,8 +66,7 @@ class _JointTagNet:
 
     def fit(self, features, Y, sample_weight=None):
         features = torch.as_tensor(features, dtype=torch.float32)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
+        with seeded(self.seed):
             standardize = Standardize.fit(features, sample_weight)
             head = make_head(features.shape[1], Y.shape[1], standardize=standardize)
             self.net_ = self._make_net(head)
@@ -101,7 +101,9 @@ class _JointTagNet:
 
     def predict_proba(self, features):
         features = torch.as_tensor(features, dtype=torch.float32)
-        with torch.inference_mode():
+        # skorch's loader draws a seed from torch's global generator: in a
+        # seeded block, so that a fit in another thread is not disturbed.
+        with seeded(), torch.inference_mode():
             logits = self.net_.forward(features, training=False)
         return torch.sigmoid(logits).numpy()
 
