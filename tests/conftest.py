@@ -187,6 +187,8 @@ def dask_cluster():
         processes=True,
         host="127.0.0.1",
         dashboard_address=None,
+        # the scheduler's HTTP endpoint still listens: on loopback, a free port
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         env={"OMP_NUM_THREADS": "1"},
     )
     try:
