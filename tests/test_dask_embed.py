@@ -32,7 +32,7 @@ import pandas as pd  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from artmedium.dask import embed  # noqa: E402
-from artmedium.dask._embed import MANIFEST  # noqa: E402
+from artmedium.dask._embed import MANIFEST, _create_exclusively  # noqa: E402
 from conftest import make_toy_images  # noqa: E402
 
 SMALL = {
@@ -266,6 +266,11 @@ def test_another_embedder_or_partition_size_or_folder_is_refused(
     (bad / MANIFEST).write_text("[1, 2]")
     with pytest.raises(ValueError, match="not a manifest"):
         embed(embedder, images[:4], bad, scheduler="sync")
+    # Of two runs starting at once, the second reads the first's manifest.
+    before = (out / MANIFEST).read_bytes()
+    assert not _create_exclusively(out / MANIFEST, "{}")
+    assert (out / MANIFEST).read_bytes() == before
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
 
 
 def test_input_errors(tmp_path, images, embedder):

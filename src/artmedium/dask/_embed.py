@@ -223,9 +223,10 @@ def embed(embedder, paths, path, *, partition_size=256, scheduler=None):
     files = [str(folder / f"part-{i:06d}.parquet") for i in range(len(bounds))]
     # Impure: a pure key equal to the previous call's could be answered from a
     # distributed scheduler that has not yet released that call's result.
+    names = _names_digest(columns)  # not the names: a graph of 64 characters a task
     checks = [
         dask.delayed(_trusted_part, pure=False)(
-            files[i], given[a:b], resolved[a:b], key, columns
+            files[i], given[a:b], resolved[a:b], key, names
         )
         for i, (a, b) in enumerate(bounds)
     ]
@@ -240,7 +241,7 @@ def embed(embedder, paths, path, *, partition_size=256, scheduler=None):
         )
         writes = [
             dask.delayed(_write_part, pure=False)(
-                model, files[i], given[a:b], resolved[a:b], key, columns
+                model, files[i], given[a:b], resolved[a:b], key
             )
             for i, (a, b) in ((i, bounds[i]) for i in todo)
         ]
@@ -323,6 +324,11 @@ def _fitted(embedder, paths):
     return embedder
 
 
+def _names_digest(columns):
+    """SHA-256 of a part's column names, what a check compares."""
+    return hashlib.sha256(json.dumps(["path", "error", *columns]).encode()).hexdigest()
+
+
 def _embedder_key(embedder, columns):
     """SHA-256 of what the features depend on: the backbone's weights, name and
     preprocessing (its fingerprint, which covers the reader's and the
@@ -339,18 +345,50 @@ def _embedder_key(embedder, columns):
 
 
 # ----------------------------------------------------------------- the folder
-def _read_json(path):
-    """A small JSON object from a regular file (None if there is none)."""
+def _read_manifest(manifest):
+    """The folder's manifest as a dict (None if there is none)."""
     try:
-        fp = open_regular(path, follow_symlinks=False)
+        fp = open_regular(manifest, follow_symlinks=False)
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise ValueError(
+            f"{manifest} is not a manifest artmedium.dask.embed wrote ({exc}); "
+            "write to another folder."
+        ) from None
     with fp:
-        data = read_limited(fp, _MAX_JSON, name=str(path))
-    value = json.loads(data.decode("utf-8"))
+        data = read_limited(fp, _MAX_JSON, name=str(manifest))
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are
+        value = exc
     if not isinstance(value, dict):
-        raise ValueError(f"{path} does not hold a JSON object.")
+        raise ValueError(
+            f"{manifest} is not a manifest artmedium.dask.embed wrote (not a JSON "
+            "object); write to another folder."
+        )
     return value
+
+
+def _create_exclusively(path, text):
+    """Write ``text`` to ``path`` whole, unless ``path`` exists: then False.
+
+    A hard link of a finished temporary file is atomic and fails on an
+    existing name, so of two runs starting in one folder at once, one writes
+    the manifest and the other reads it.
+    """
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+    try:
+        tmp.write_text(text, "utf-8")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links
+            atomic_write(path, lambda new: os.replace(tmp, new))
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
 
 
 def _claim_folder(path, key, partition_size, embedder, columns):
@@ -360,13 +398,7 @@ def _claim_folder(path, key, partition_size, embedder, columns):
         raise ValueError(f"path {str(folder)!r} exists and is not a folder.")
     folder.mkdir(parents=True, exist_ok=True)
     manifest = folder / MANIFEST
-    try:
-        found = _read_json(manifest)
-    except (OSError, ValueError) as exc:  # JSONDecodeError is a ValueError
-        raise ValueError(
-            f"{manifest} is not a manifest artmedium.dask.embed wrote ({exc}); "
-            "write to another folder."
-        ) from None
+    found = _read_manifest(manifest)
     if found is None:
         visible = sorted(p.name for p in folder.iterdir() if p.name[0] not in "._")
         if visible:
@@ -389,8 +421,9 @@ def _claim_folder(path, key, partition_size, embedder, columns):
             "columns": f"{columns[0]} ... {columns[-1]}",
         }
         text = json.dumps(content, indent=2, default=str) + "\n"
-        atomic_write(manifest, lambda tmp: Path(tmp).write_text(text, "utf-8"))
-        return folder
+        if _create_exclusively(manifest, text):
+            return folder
+        found = _read_manifest(manifest)  # another run's, written meanwhile
     if found.get("format") != FORMAT or found.get("version") != FORMAT_VERSION:
         raise ValueError(
             f"{manifest} is not of {FORMAT} version {FORMAT_VERSION}; write to "
@@ -442,7 +475,7 @@ def _rows_digest(given, resolved):
     return hashlib.sha256(json.dumps(rows).encode("utf-8")).hexdigest()
 
 
-def _trusted_part(file, given, resolved, key, columns):
+def _trusted_part(file, given, resolved, key, names):
     """The number of error rows of a complete part of these images, or None.
 
     Only the footer is read: its one key-value entry (ours), the columns'
@@ -469,16 +502,17 @@ def _trusted_part(file, given, resolved, key, columns):
     except ValueError:
         return None
     schema = meta.schema
-    names = ["path", "error", *columns]
+    n = meta.num_columns
     if (
         not isinstance(info, dict)
         or info.get("version") != FORMAT_VERSION
         or info.get("embedder") != key
         or meta.num_rows != len(given)
-        or meta.num_columns != len(names)
-        or [schema.column(j).path for j in range(len(names))] != names
+        or n < 3
+        or _names_digest([schema.column(j).path for j in range(2, n)]) != names
+        or [schema.column(j).path for j in (0, 1)] != ["path", "error"]
         or any(schema.column(j).physical_type != "BYTE_ARRAY" for j in (0, 1))
-        or any(schema.column(j).physical_type != "FLOAT" for j in range(2, len(names)))
+        or any(schema.column(j).physical_type != "FLOAT" for j in range(2, n))
         or not isinstance(info.get("errors"), int)
     ):
         return None
@@ -487,7 +521,7 @@ def _trusted_part(file, given, resolved, key, columns):
     return info["errors"]
 
 
-def _write_part(embedder, file, given, resolved, key, columns):
+def _write_part(embedder, file, given, resolved, key):
     """Embed one partition's images and write its part atomically.
 
     Returns
@@ -499,6 +533,7 @@ def _write_part(embedder, file, given, resolved, key, columns):
     import pyarrow.parquet as pq
 
     rows = _rows_digest(given, resolved)
+    columns = [str(name) for name in embedder.get_feature_names_out()]
     features, errors = embedder._transform_images(resolved)
     error_text = [str(errors[i]) if i in errors else "" for i in range(len(given))]
     arrays = [pa.array(given, pa.string()), pa.array(error_text, pa.string())]
