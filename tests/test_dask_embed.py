@@ -350,6 +350,8 @@ def test_a_killed_worker_loses_no_results(tmp_path, images, expected):
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
+            # the scheduler's HTTP endpoint still listens: on loopback, a free port
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             env={"OMP_NUM_THREADS": "1"},
         ) as cluster,
         distributed.Client(cluster) as client,
