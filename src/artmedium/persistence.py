@@ -740,6 +740,48 @@ def model_info(path):
     return sidecar
 
 
+def resolve_backend(info, backend="auto"):
+    """The backend that runs a saved model: ``backend``, with ``"auto"`` decided.
+
+    Parameters
+    ----------
+    info : dict
+        The model's sidecar, from :func:`model_info`.
+    backend : {"auto", "onnx", "torch"}, default="auto"
+        ``"auto"``: ``"onnx"`` when the folder has an ONNX network and
+        onnxruntime is installed, else ``"torch"``. The others are returned
+        as they are.
+
+    Returns
+    -------
+    str
+        ``"onnx"`` or ``"torch"``, what to pass to :func:`load_model`.
+
+    Raises
+    ------
+    ValueError
+        ``backend`` is none of the three.
+
+    Examples
+    --------
+    >>> from artmedium.persistence import model_info, resolve_backend
+    >>> resolve_backend(model_info("default"), "torch")
+    'torch'
+    >>> resolve_backend(model_info("default")) in ("onnx", "torch")
+    True
+    """
+    if backend not in ("auto", "onnx", "torch"):
+        raise ValueError(
+            f"backend must be 'auto', 'onnx' or 'torch', got {backend!r:.50}"
+        )
+    if backend != "auto":
+        return backend
+    from artmedium.onnx import onnxruntime_available
+
+    has_onnx = info.get("onnx") is not None
+    return "onnx" if has_onnx and onnxruntime_available() else "torch"
+
+
 def _weights_limit(tensors):
     """Largest weights file these tensors can make: float32 data and a header."""
     data = sum(t.numel() * t.element_size() for t in tensors.values())

@@ -78,15 +78,12 @@ def load_model_or_exit(
     Runtime is installed (no torch is imported then), else torch; ``threads``
     sets the compute threads of either.
     """
-    from artmedium.persistence import load_model, model_info
+    from artmedium.persistence import load_model, model_info, resolve_backend
 
     name = embedded if model is None else model
     try:
         if backend == "auto":
-            from artmedium.onnx import onnxruntime_available
-
-            has_onnx = model_info(name).get("onnx") is not None
-            backend = "onnx" if has_onnx and onnxruntime_available() else "torch"
+            backend = resolve_backend(model_info(name))
         if backend == "onnx":
             return load_model(name, backend="onnx", threads=threads)
         if threads is not None:

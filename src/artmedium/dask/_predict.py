@@ -146,22 +146,13 @@ def _set_torch_threads(threads):
         torch.set_num_threads(threads)
 
 
-def _resolve_backend(info, backend):
-    if backend != "auto":
-        return backend
-    from artmedium.onnx import onnxruntime_available
-
-    has_onnx = info.get("onnx") is not None
-    return "onnx" if has_onnx and onnxruntime_available() else "torch"
-
-
 def _saved_predictor(spec, options):
     """The cached predictor of a saved model in this process, loading it on
     first use (and again when the folder's sidecar changes)."""
-    from artmedium.persistence import model_info
+    from artmedium.persistence import model_info, resolve_backend
 
     info = model_info(spec.name)  # checked, and names a missing model
-    backend = _resolve_backend(info, spec.backend)
+    backend = resolve_backend(info, spec.backend)
     threads = _worker_threads(spec.threads)
     digest = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()
     folder = os.path.realpath(_folder(spec.name))
