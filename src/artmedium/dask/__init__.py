@@ -3,7 +3,8 @@
 :func:`predict` runs a saved model (or a fitted estimator) over a list, a dask
 bag or a dask DataFrame column of image paths and returns a dask DataFrame with
 the columns of ``artmedium predict``; :func:`embed` writes an
-:class:`~artmedium.ImageEmbedder`'s features to Parquet, resumably. Grid
+:class:`~artmedium.ImageEmbedder`'s features to Parquet, resumably, and
+returns an :class:`EmbedResult`. Grid
 searches need nothing from here: ``GridSearchCV`` under
 ``joblib.parallel_backend("dask")`` with a shared ``memory=`` folder.
 
@@ -13,9 +14,9 @@ costs nothing until then, and says what to install when dask is missing.
 
 import importlib
 
-__all__ = ["embed", "predict"]
+__all__ = ["EmbedResult", "embed", "predict"]
 
-_WHERE = {"predict": "._predict", "embed": "._embed"}
+_WHERE = {"predict": "._predict", "embed": "._embed", "EmbedResult": "._embed"}
 
 
 def __getattr__(name):
