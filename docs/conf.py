@@ -20,7 +20,7 @@ import artmedium
 
 DOCS = Path(__file__).resolve().parent
 REPO = DOCS.parent
-sys.path.insert(0, str(DOCS))  # _gallery_order
+sys.path.insert(0, str(DOCS))  # _gallery
 
 # The gallery and the tests find the Tate sample the same way (tests/conftest.py).
 _shared_tate = REPO.parent / "shared" / "data" / "tate"
@@ -98,7 +98,8 @@ sphinx_gallery_conf = {
     "examples_dirs": str(REPO / "examples"),
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
-    "within_subsection_order": "_gallery_order.ExampleOrder",
+    "within_subsection_order": "_gallery.ExampleOrder",
+    "image_scrapers": ("_gallery.figure_scraper", "matplotlib"),
     "backreferences_dir": "generated",
     "doc_module": ("artmedium",),
     "remove_config_comments": True,

@@ -21,6 +21,8 @@ held-out figures.
 # (``$ARTMEDIUM_TATE_DIR``), else a few hundred thumbnails downloaded into
 # scikit-learn's data folder by :func:`~artmedium.datasets.fetch_tate`.
 import os
+import textwrap
+import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -31,8 +33,11 @@ from artmedium.datasets import fetch_tate, load_tate
 data_home = os.environ.get("ARTMEDIUM_TATE_DIR")
 if data_home is None:
     fetch_tate(classes="poster", max_images=300, verbose=0)
-# Every medium, not only the ten; tags of the open vocabulary learned from them.
-tate = load_tate(data_home=data_home, classes=None, vocabulary="learned")
+# Every medium, not only the ten. Only the paths and Tate's descriptions are used
+# here, so the warning about rare terms without a tag (in ``tate.tags``) is not.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=".*have no tag in the vocabulary")
+    tate = load_tate(data_home=data_home, classes=None)
 
 rng = np.random.RandomState(3)
 chosen = rng.choice(len(tate.data), 8, replace=False)
@@ -65,17 +70,16 @@ for path, true, medium, p, status, candidates in zip(
 # candidates, or a claim under the confidence level), and ``unknown`` means the
 # image is unlike every medium the model knows. Here are the images with their
 # answers:
-fig, axes = plt.subplots(2, 4, figsize=(12, 7))
+fig, axes = plt.subplots(2, 4, figsize=(12, 8.5), layout="constrained")
 for ax, path, true, medium, status in zip(
     axes.flat, paths, truth, answers.medium, answers.status
 ):
     ax.imshow(read_image(path))
-    ax.set_title(f"{medium}\n[{status}]", fontsize=9)
-    ax.set_xlabel(f"Tate: {true}", fontsize=8, wrap=True)
+    ax.set_title(textwrap.fill(medium, 30) + f"\n[{status}]", fontsize=9)
+    ax.set_xlabel(textwrap.fill(f"Tate: {true}", 34), fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
 fig.suptitle("The embedded tagger's answers (images © Tate)")
-fig.tight_layout()
 
 # %%
 # The poster's ten media

@@ -78,6 +78,12 @@ fig = plot_saliency(
 fig.suptitle("SmoothGrad, integrated gradients, Grad-CAM (rows)")
 
 # %%
+# Look for shortcuts. On a page of one of Turner's sketchbooks, the maps can sit
+# on the binding and the edges of the page rather than on the drawing: most of
+# the Tate's "Graphite on paper" are such pages, and a model can learn the
+# sketchbook as much as the graphite (the confound of artist and medium that
+# :doc:`/new_artists` measures).
+#
 # ``artmedium saliency default scans/ --out maps/`` writes one such overlay per
 # image from the command line, and
 # :func:`~artmedium.explain.plot_top_losses` draws the saliency of a model's worst

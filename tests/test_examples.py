@@ -17,7 +17,7 @@ from conftest import find_tate_dir
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("plot_*.py"))
-GALLERY_ORDER = Path(__file__).resolve().parents[1] / "docs" / "_gallery_order.py"
+GALLERY = Path(__file__).resolve().parents[1] / "docs" / "_gallery.py"
 
 
 def test_there_are_the_gallerys_examples():
@@ -26,7 +26,7 @@ def test_there_are_the_gallerys_examples():
 
 
 def test_the_gallery_lists_every_example_in_its_order():
-    namespace = runpy.run_path(str(GALLERY_ORDER))
+    namespace = runpy.run_path(str(GALLERY))
     assert sorted(namespace["ORDER"]) == [path.name for path in EXAMPLES]
 
 
