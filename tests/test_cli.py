@@ -88,9 +88,9 @@ def test_info_summarises_the_default_model_card(tmp_path, monkeypatch):
     for text in (
         "tate10",
         "2 classes",
-        "held-out accuracy 0.812",
-        "balanced accuracy 0.700",
-        "unseen-artist accuracy 0.610",
+        "held-out accuracy 81.2 %",
+        "balanced accuracy 70.0 %",
+        "unseen-artist accuracy 61.0 %",
     ):
         assert text in line
     assert "Etching on paper; Oil paint on canvas" in result.output

@@ -153,3 +153,22 @@ def test_readme_figures_of_the_embedded_tagger_equal_its_card():
         figure = f"{by[protocol][key]:.3f} ± {by[protocol][key + '_sd']:.3f}"
         assert figure in card, (protocol, key, figure)
         assert figure in readme, (protocol, key, figure)
+
+
+def test_readme_card_and_info_agree_on_the_default_models_figures():
+    """``artmedium info``, the model card and the README quote the default
+    model's cross-validated figures alike (they once said .811, 81.2 % and .812)."""
+    from artmedium.cli._info import default_model_line
+    from artmedium.persistence import default_model_dir, default_model_summary
+
+    summary = default_model_summary()
+    if summary is None:
+        pytest.skip("no embedded default model")
+    line = default_model_line(summary)
+    card = (default_model_dir() / "MODEL_CARD.md").read_text(encoding="utf-8")
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    for key in ("accuracy", "balanced_accuracy", "artist_accuracy"):
+        figure = f"{100 * summary[key]:.1f} %"
+        assert figure in line, (key, figure, line)
+        assert figure in card, (key, figure)
+        assert figure in readme, (key, figure)

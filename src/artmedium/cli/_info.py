@@ -57,7 +57,7 @@ def default_model_line(summary):
     >>> default_model_line({"name": "tate10", "estimator": "MediumClassifier",
     ...     "backbone": "efficientnet_lite0", "classes": ["a", "b"],
     ...     "accuracy": 0.81234, "balanced_accuracy": None, "artist_accuracy": None})
-    'tate10 (MediumClassifier, efficientnet_lite0), 2 classes, held-out accuracy 0.812'
+    'tate10 (MediumClassifier, efficientnet_lite0), 2 classes, held-out accuracy 81.2 %'
     """
     if summary is None:
         return "not installed"
@@ -71,7 +71,8 @@ def default_model_line(summary):
         ("artist_accuracy", "unseen-artist accuracy"),
     ):
         if summary[key] is not None:
-            parts.append(f"{label} {summary[key]:.3f}")
+            # as the model card writes it (benchmarks/train_default_model.py)
+            parts.append(f"{label} {100 * summary[key]:.1f} %")
     return ", ".join(parts)
 
 
