@@ -38,6 +38,24 @@ from conftest import make_toy_images  # noqa: E402
 BAD_NAME = os.fsdecode(b"caf\xe9 scan.png")  # not UTF-8: a lone surrogate
 
 
+@pytest.fixture(autouse=True)
+def threads_of_a_worker():
+    """This process computes the expected results on one thread, as each
+    worker of the shared cluster does: the last bits of a BLAS product (the
+    calibration, the novelty) or of a torch forward depend on how many threads
+    split it, so bit-for-bit equality holds between equal thread counts."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
     """Eleven readable PNGs (one named in bytes that are not UTF-8), a corrupt
