@@ -85,15 +85,7 @@ def on_cluster(files, args):
     ]
     out = {"n_partitions": len(chunks)}
     with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            env={"OMP_NUM_THREADS": "1"},
-        ) as cluster,
+        artmedium.dask.local_cluster(2, env={"OMP_NUM_THREADS": "1"}) as cluster,
         distributed.Client(cluster) as client,
     ):
 

@@ -171,6 +171,14 @@ PRINTS_AND_PAINTINGS = (
 )
 
 
+def two_workers():
+    """A new local cluster of 2 worker processes of one thread each (and
+    ``OMP_NUM_THREADS=1``), on loopback: :func:`artmedium.dask.local_cluster`."""
+    from artmedium.dask import local_cluster
+
+    return local_cluster(2, env={"OMP_NUM_THREADS": "1"})
+
+
 @pytest.fixture(scope="session")
 def dask_cluster():
     """A ``distributed.LocalCluster`` of 2 worker processes on loopback only.
@@ -180,17 +188,8 @@ def dask_cluster():
     must start their own cluster instead. Workers run one thread each and
     ``OMP_NUM_THREADS=1`` so that two workers fit the 2-core CI machine.
     """
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        # the scheduler's HTTP endpoint still listens: on loopback, a free port
-        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-        env={"OMP_NUM_THREADS": "1"},
-    )
+    pytest.importorskip("distributed")
+    cluster = two_workers()
     try:
         yield cluster
     finally:

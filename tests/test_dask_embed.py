@@ -33,7 +33,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from artmedium.dask import embed  # noqa: E402
 from artmedium.dask._embed import MANIFEST, _create_exclusively  # noqa: E402
-from conftest import make_toy_images  # noqa: E402
+from conftest import make_toy_images, two_workers  # noqa: E402
 
 SMALL = {
     "backbone": "simple_cnn",
@@ -344,16 +344,7 @@ def test_a_killed_worker_loses_no_results(tmp_path, images, expected):
     emb = SlowEmbedder(**SMALL).fit(images)
     out = tmp_path / "out"
     with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            # the scheduler's HTTP endpoint still listens: on loopback, a free port
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            env={"OMP_NUM_THREADS": "1"},
-        ) as cluster,
+        two_workers() as cluster,
         distributed.Client(cluster) as client,
     ):
         done = {}

@@ -33,7 +33,7 @@ from artmedium.cli import main  # noqa: E402
 from artmedium.dask import _predict  # noqa: E402
 from artmedium.inference import predict_files  # noqa: E402
 from artmedium.persistence import default_model_dir, load_model  # noqa: E402
-from conftest import make_toy_images  # noqa: E402
+from conftest import make_toy_images, two_workers  # noqa: E402
 
 BAD_NAME = os.fsdecode(b"caf\xe9 scan.png")  # not UTF-8: a lone surrogate
 
@@ -362,15 +362,7 @@ def test_a_worker_killed_mid_run_loses_no_result(images, onnx_default):
     many = images * 2
     expected = list(predict_files(onnx_default, many, batch_size=2))
     with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            env={"OMP_NUM_THREADS": "1"},
-        ) as cluster,
+        two_workers() as cluster,
         distributed.Client(cluster, set_as_default=False) as client,
     ):
         pids = client.run(os.getpid)

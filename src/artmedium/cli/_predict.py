@@ -217,17 +217,7 @@ def _dask_client(cluster):
     kind, where = cluster
     if kind == "local":
         with (
-            distributed.LocalCluster(
-                n_workers=where,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                # No dashboard, and the scheduler's HTTP endpoint on a free
-                # loopback port (the default, 8787, may be taken).
-                dashboard_address=None,
-                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                silence_logs=logging.ERROR,
-            ) as local,
+            artmedium.dask.local_cluster(where, silence_logs=logging.ERROR) as local,
             distributed.Client(local, set_as_default=False) as client,
         ):
             yield client

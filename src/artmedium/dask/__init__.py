@@ -14,9 +14,14 @@ costs nothing until then, and says what to install when dask is missing.
 
 import importlib
 
-__all__ = ["EmbedResult", "embed", "predict"]
+__all__ = ["EmbedResult", "embed", "local_cluster", "predict"]
 
-_WHERE = {"predict": "._predict", "embed": "._embed", "EmbedResult": "._embed"}
+_WHERE = {
+    "predict": "._predict",
+    "embed": "._embed",
+    "EmbedResult": "._embed",
+    "local_cluster": "._cluster",
+}
 
 
 def __getattr__(name):
