@@ -92,10 +92,24 @@ class EmbedResult:
         dask.dataframe.DataFrame
             Columns ``path``, ``error`` and the embedder's feature names
             (float32), rows in input order.
+
+        Raises
+        ------
+        ValueError
+            When computed: a part is no longer what ``embed`` wrote (a link,
+            a FIFO, another footer, a page failing its checksum); the message
+            names it.
         """
         import dask.dataframe as dd
 
-        return dd.read_parquet(list(self.parts), engine="pyarrow")
+        # Not dd.read_parquet: it follows a link planted in the folder, reads
+        # whatever footer a swapped part has (pandas metadata, an Arrow schema)
+        # and skips the pages' checksums, so a corrupt page can read as other
+        # floats. Each part is read as _trusted_part reads it.
+        meta = _read_part(self.parts[0], rows=False)
+        return dd.from_map(
+            _read_part, list(self.parts), meta=meta, enforce_metadata=False
+        )
 
 
 def embed(embedder, paths, path, *, partition_size=256, scheduler=None):
@@ -360,7 +374,7 @@ def _read_manifest(manifest):
         data = read_limited(fp, _MAX_JSON, name=str(manifest))
     try:
         value = json.loads(data.decode("utf-8"))
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, deep nesting
         value = exc
     if not isinstance(value, dict):
         raise ValueError(
@@ -432,14 +446,16 @@ def _claim_folder(path, key, partition_size, embedder, columns):
     if found.get("embedder") != key:
         raise ValueError(
             f"{str(folder)!r} holds the features of another embedder "
-            f"({found.get('backbone')}, {found.get('weights')}, pooling "
-            f"{found.get('pooling')!r}, key {str(found.get('embedder'))[:12]}..., "
-            f"not {key[:12]}...): write to another folder, or delete this one."
+            # repr and cut: the manifest may be anyone's, with terminal escapes
+            f"({found.get('backbone')!r:.80}, {found.get('weights')!r:.80}, "
+            f"pooling {found.get('pooling')!r:.40}, key "
+            f"{str(found.get('embedder'))[:12]!r}..., not {key[:12]}...): write "
+            "to another folder, or delete this one."
         )
     if found.get("partition_size") != partition_size:
         raise ValueError(
             f"{str(folder)!r} holds parts of partition_size="
-            f"{found.get('partition_size')}; pass that to resume, or write to "
+            f"{found.get('partition_size')!r:.40}; pass that to resume, or write to "
             "another folder."
         )
     return folder
@@ -499,7 +515,7 @@ def _trusted_part(file, given, resolved, key, names):
         return None
     try:
         info = json.loads(entries[PART_KEY.encode()].decode("utf-8"))
-    except ValueError:
+    except (ValueError, RecursionError):  # a planted footer: recomputed
         return None
     schema = meta.schema
     n = meta.num_columns
@@ -519,6 +535,33 @@ def _trusted_part(file, given, resolved, key, names):
     if info.get("rows") != _rows_digest(given, resolved):
         return None
     return info["errors"]
+
+
+def _read_part(file, *, rows=True):
+    """A part's rows as a pandas DataFrame (none if not ``rows``).
+
+    Opened as :func:`_trusted_part` opens it (a regular file, never a link),
+    refused unless its footer holds our one key, so no pandas metadata or
+    Arrow schema shapes the frame, and read with the pages' checksums checked.
+    """
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        with open_regular(file, follow_symlinks=False) as fp:
+            part = pq.ParquetFile(fp, page_checksum_verification=True)
+            if set(part.metadata.metadata or {}) != {PART_KEY.encode()}:
+                raise ValueError("its footer is not one artmedium.dask.embed wrote")
+            table = part.read() if rows else part.schema_arrow.empty_table()
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise ValueError(
+            f"{file} is not a whole part of artmedium.dask.embed ({exc}); rerun "
+            "embed to recompute it."
+        ) from None
+    # The string dtype dask.dataframe.read_parquet gives.
+    string = pd.StringDtype("pyarrow")
+    return table.to_pandas(types_mapper=lambda t: string if t == pa.string() else None)
 
 
 def _write_part(embedder, file, given, resolved, key):
