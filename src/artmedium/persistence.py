@@ -871,8 +871,20 @@ def load_model(
             "threads applies to backend='onnx'; torch's threads are set for the "
             "whole process with torch.set_num_threads"
         )
+    return _load_torch(path, model_info(path), device, memory, n_jobs)
 
-    sidecar = model_info(path)
+
+def _load_described(path, sidecar, *, backend, threads=None):
+    """``load_model(path, backend=backend)`` with the sidecar the caller read
+    (and keys a cache by): the files are checked against it, never against a
+    second reading, so a folder swapped in between fails its hashes instead
+    of loading as another model."""
+    if backend == "onnx":
+        return _load_onnx(path, threads, sidecar)
+    return _load_torch(path, sidecar, "cpu", None, None)
+
+
+def _load_torch(path, sidecar, device, memory, n_jobs):
     folder = _resolve(path)
     try:
         # Building the skeleton initialises modules: keep the caller's RNG as it
@@ -960,11 +972,12 @@ def _calibration_bytes(state):
     return n * (8 * (k + width) + 8)
 
 
-def _load_onnx(path, threads):
+def _load_onnx(path, threads, sidecar=None):
     """``load_model(path, backend="onnx")``: no torch, no scikit-learn."""
     from artmedium.onnx import _runtime_model, onnxruntime_available
 
-    sidecar = model_info(path)
+    if sidecar is None:
+        sidecar = model_info(path)
     folder = _resolve(path)
     entry = sidecar.get("onnx")
     if entry is None:

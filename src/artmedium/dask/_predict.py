@@ -128,15 +128,15 @@ def _folder(name):
     return Path(name)
 
 
-def _load(name, backend, threads):
-    from artmedium.persistence import load_model
+def _load(name, info, backend, threads):
+    """The model saved at ``name``, checked against ``info``, the sidecar its
+    cache key was made from (a folder swapped meanwhile fails its hashes)."""
+    from artmedium.persistence import _load_described
 
     _LOADS[f"{os.path.realpath(_folder(name))}|{backend}|{threads}"] += 1
-    if backend == "onnx":
-        return load_model(name, backend="onnx", threads=threads)
-    if threads is not None:
+    if backend == "torch" and threads is not None:
         _set_torch_threads(threads)
-    return load_model(name)
+    return _load_described(name, info, backend=backend, threads=threads)
 
 
 def _set_torch_threads(threads):
@@ -160,7 +160,7 @@ def _saved_predictor(spec, options):
     with _CACHE_LOCK:
         entry = _MODELS.get(key)
         if entry is None:
-            entry = {"model": _load(spec.name, backend, threads), "by": {}}
+            entry = {"model": _load(spec.name, info, backend, threads), "by": {}}
             _MODELS[key] = entry
             while len(_MODELS) > _MAX_MODELS:
                 _MODELS.popitem(last=False)
