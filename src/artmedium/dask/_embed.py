@@ -35,7 +35,7 @@ FORMAT_VERSION = 1
 MANIFEST = "_artmedium_embed.json"
 #: The one key of a part's Parquet footer (key-value metadata).
 PART_KEY = "artmedium.embed"
-_PART_NAME = re.compile(r"part-(\d{6,})\.parquet")
+_PART_NAME = re.compile(r"part-([0-9]{6,})\.parquet")
 #: Largest manifest or footer entry read (both are a few hundred bytes).
 _MAX_JSON = 1 << 20
 
