@@ -209,7 +209,7 @@ def _dask_client(cluster):
 
         import distributed
 
-        import artmedium.dask  # noqa: F401 - says what is missing, if anything
+        import artmedium.dask
     except ImportError as exc:
         raise click.ClickException(
             f"--scheduler needs dask and distributed: {DASK_EXTRA} ({exc})"
