@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from artmedium._cpus import usable_cpus
 from artmedium._honest import (
     MAX_CALIBRATION_IMAGES,
     Answers,
@@ -363,10 +364,7 @@ def _threads(threads):
     env = os.environ.get("OMP_NUM_THREADS", "")
     if env.strip().isdigit() and int(env) >= 1:
         return int(env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    return usable_cpus()
 
 
 def export_onnx(estimator, path, *, opset=ONNX_OPSET, atol=1e-4):

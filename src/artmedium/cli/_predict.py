@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from artmedium._cpus import usable_cpus
 from artmedium._writers import FORMATS
 from artmedium.cli._common import (
     collect_or_exit,
@@ -171,15 +172,6 @@ def _write_predictions(batches, n_inputs, writer, output, *, quiet, batch_size):
 DASK_EXTRA = 'pip install "artmedium[dask]"'
 
 
-def _cpus():
-    """The CPUs this process may use (a container may allow fewer than the
-    machine has)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def _parse_scheduler(value, partition_size):
     """``--scheduler``: None, ``("local", n_workers)`` or ``("address", text)``;
     a usage error for a bad value, before any work starts."""
@@ -188,7 +180,7 @@ def _parse_scheduler(value, partition_size):
             raise click.UsageError("--partition-size applies with --scheduler")
         return None
     if value == "local" or value.startswith("local:"):
-        count = value.partition(":")[2] if ":" in value else str(_cpus())
+        count = value.partition(":")[2] if ":" in value else str(usable_cpus())
         if not count.isdigit() or int(count) < 1:
             raise click.UsageError(
                 f"--scheduler {shown(value)}: local:N needs a number of workers "
